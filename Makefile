@@ -1,0 +1,51 @@
+# The project's habits, by name. The README's Quick start is `make demo` and `make test`.
+# Everything runs inside .venv, which `setup` builds from requirements/dev.lock (pinned).
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SOURCES := core/src plugins/mock/src
+
+.PHONY: setup demo test pytest lint format typecheck docs bench lock clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements/dev.lock core/pyproject.toml plugins/mock/pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/dev.lock
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/tachikoma backends
+	$(BIN)/tachikoma complete -b mock "Tell me about Tachikoma"
+
+test: setup lint typecheck pytest docs
+
+pytest: setup
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck: setup
+	$(BIN)/mypy $(SOURCES)
+
+docs: setup
+	$(BIN)/mkdocs build --strict --quiet --site-dir build/site
+
+bench: setup
+	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+# Re-pin the development environment (needs uv: `pip install uv`).
+lock:
+	uv pip compile requirements/dev.in -o requirements/dev.lock --universal \
+		--python-version 3.10 --no-header --annotation-style line
+
+clean:
+	rm -rf $(VENV) build site .mypy_cache .ruff_cache .pytest_cache .hypothesis

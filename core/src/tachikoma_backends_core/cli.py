@@ -1,0 +1,169 @@
+"""The ``tachikoma`` command: list plugins, stream a completion, check health.
+
+Every failure prints one line (``tachikoma: error: ...``) and exits non-zero; secrets
+never reach the terminal because errors are redacted and configs are never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+import anyio
+
+from . import registry
+from .errors import BackendError
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def _parse_options(pairs: Sequence[str]) -> dict[str, str]:
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise BackendError(f"option {pair!r} must look like KEY=VALUE")
+        options[key.strip()] = value
+    return options
+
+
+def _capabilities_line(name: str) -> str:
+    try:
+        caps = registry.create(name).info.capabilities
+    except BackendError as error:
+        return f"(not configured: {error.message})"
+    flags = [
+        flag for flag in ("streaming", "tool_calling", "vision", "json_mode") if getattr(caps, flag)
+    ]
+    return (
+        f"{', '.join(flags) or 'no optional features'}; context {caps.max_context_tokens:,}, "
+        f"output {caps.max_output_tokens:,} tokens"
+    )
+
+
+def _cmd_backends(args: argparse.Namespace, out: TextIO) -> int:
+    infos = registry.available() if args.no_load else registry.default_registry.check()
+    if not infos:
+        print("no backend plugins installed (pip install tachikoma-backend-<name>)", file=out)
+        return EXIT_OK
+    for info in infos:
+        print(f"{info.name:<12} {info.describe()}", file=out)
+        if info.error is not None:
+            print(f"{'':<12} load error: {info.error.message}", file=out)
+        elif not args.no_load:
+            print(f"{'':<12} {_capabilities_line(info.name)}", file=out)
+    return EXIT_FAILURE if any(not info.ok for info in infos) else EXIT_OK
+
+
+async def _complete(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .completion import CompletionRequest
+    from .messages import Message
+
+    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    messages = [Message.system(args.system)] if args.system else []
+    request = CompletionRequest(
+        messages=[*messages, Message.user(prompt)],
+        model=args.model,
+        max_tokens=args.max_tokens,
+        temperature=args.temperature,
+    )
+    async with registry.create(args.backend, **_parse_options(args.option)) as backend:
+        if args.no_stream:
+            response = await backend.complete(request)
+            print(response.text, file=out)
+        else:
+            async with await backend.complete_stream(request) as stream:
+                async for chunk in stream:
+                    out.write(chunk.delta)
+                    out.flush()
+                response = await stream.collect()
+            print(file=out)
+    for call in response.tool_calls:
+        print(f"[tool call {call.id}] {call.name}({call.arguments})", file=out)
+    if args.verbose:
+        usage = response.usage
+        print(
+            f"[{response.model}: finish={response.finish_reason.value}, "
+            f"tokens in={usage.input_tokens} out={usage.output_tokens}]",
+            file=err,
+        )
+    return EXIT_OK
+
+
+async def _health(args: argparse.Namespace, out: TextIO) -> int:
+    names = [args.backend] if args.backend else registry.names()
+    healthy = True
+    for name in names:
+        try:
+            async with registry.create(name) as backend:
+                ok = await backend.health_check()
+            status = "ok" if ok else "unhealthy"
+        except BackendError as error:
+            ok, status = False, f"error: {error.message}"
+        healthy = healthy and ok
+        print(f"{name:<12} {status}", file=out)
+    return EXIT_OK if healthy else EXIT_FAILURE
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tachikoma", description="Tachikoma Backends: one interface to LLM providers."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    backends = commands.add_parser("backends", help="list installed backend plugins")
+    backends.add_argument(
+        "--no-load", action="store_true", help="read metadata only: no plugin is imported"
+    )
+
+    complete = commands.add_parser("complete", help="stream a completion to the terminal")
+    complete.add_argument("prompt", help="the user message ('-' reads standard input)")
+    complete.add_argument("-b", "--backend", required=True, help="plugin name, e.g. mock")
+    complete.add_argument("-m", "--model", help="model id (default: the backend's)")
+    complete.add_argument("--system", help="system prompt")
+    complete.add_argument("--max-tokens", type=int, help="maximum output tokens")
+    complete.add_argument("--temperature", type=float, help="sampling temperature (0-2)")
+    complete.add_argument(
+        "-o", "--option", action="append", default=[], metavar="KEY=VALUE",
+        help="backend setting (repeatable), e.g. -o base_url=http://127.0.0.1:8080",
+    )  # fmt: skip
+    complete.add_argument("--no-stream", action="store_true", help="wait for the whole reply")
+    complete.add_argument(
+        "-v", "--verbose", action="store_true", help="print model, finish reason and usage"
+    )
+
+    health = commands.add_parser("health", help="check that backends answer")
+    health.add_argument("-b", "--backend", help="plugin name (default: every plugin)")
+    return parser
+
+
+def main(
+    argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
+    """Run the CLI; returns the exit status (the console script exits with it)."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "backends":
+            return _cmd_backends(args, out)
+        if args.command == "complete":
+            return anyio.run(_complete, args, out, err)
+        return anyio.run(_health, args, out)
+    except BackendError as error:
+        print(f"tachikoma: error: {error}", file=err)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print("tachikoma: interrupted", file=err)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""What a provider plugin hands to the registry: a name, a config model and a factory.
+
+A plugin's entry point (group ``tachikoma.backends``) names a :class:`BackendPlugin`.
+The module holding it should import only core and its config model; the provider's
+heavy code is imported by the factory, so listing plugins stays cheap and
+creating one backend loads one provider.
+
+Example (a plugin's ``_plugin.py``):
+
+```python
+from typing import Annotated
+from pydantic import SecretStr
+from tachikoma_backends_core import BackendPlugin, EnvVar, PluginConfig
+
+class AcmeConfig(PluginConfig):
+    api_key: Annotated[SecretStr | None, EnvVar("ACME_API_KEY")] = None
+    model: str = "acme-1"
+
+def _create(config: AcmeConfig):
+    from ._backend import AcmeBackend   # imported only when a backend is made
+    return AcmeBackend(config)
+
+plugin = BackendPlugin(name="acme", config_model=AcmeConfig, factory=_create)
+```
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import SecretStr, model_validator
+
+from ._validation import ValidatedModel
+from .backend import Backend
+from .errors import BackendError, ConfigurationError, InvalidRequestError, register_secret
+
+__all__ = ["BackendPlugin", "EnvVar", "PluginConfig"]
+
+PLUGIN_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """Marks a config field as read from environment variable ``name`` when not given.
+
+    Use it in ``Annotated``: ``api_key: Annotated[SecretStr | None, EnvVar("X_KEY")] = None``.
+    """
+
+    name: str
+
+
+class PluginConfig(ValidatedModel):
+    """Base of every plugin's configuration.
+
+    * unknown fields are refused (a typo is a ``ConfigurationError`` naming it);
+    * fields marked with :class:`EnvVar` default to that environment variable;
+    * ``SecretStr`` values are registered for redaction, and invalid input is never
+      echoed, so no error, repr or log line shows a key.
+    """
+
+    invalid_input_error: ClassVar[type[InvalidRequestError | ConfigurationError]] = (
+        ConfigurationError
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_from_environment(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        filled = dict(data)
+        for name, info in cls.model_fields.items():
+            if name in filled:
+                continue
+            for marker in info.metadata:
+                if isinstance(marker, EnvVar) and marker.name in os.environ:
+                    filled[name] = os.environ[marker.name]
+        return filled
+
+    @model_validator(mode="after")
+    def _register_secrets(self) -> PluginConfig:
+        for value in self.__dict__.values():
+            if isinstance(value, SecretStr):
+                register_secret(value.get_secret_value())
+        return self
+
+    @classmethod
+    def environment_variables(cls) -> dict[str, str]:
+        """Field name -> the environment variable it is read from."""
+        return {
+            name: marker.name
+            for name, info in cls.model_fields.items()
+            for marker in info.metadata
+            if isinstance(marker, EnvVar)
+        }
+
+
+ConfigT = TypeVar("ConfigT", bound=PluginConfig)
+
+
+@dataclass(frozen=True)
+class BackendPlugin(Generic[ConfigT]):
+    """A provider plugin, as its entry point declares it.
+
+    Attributes:
+        name: the plugin's name (``"claude"``); must equal the entry point's name.
+        config_model: the pydantic model that validates ``create(**config)``.
+        factory: builds the backend from a validated config.
+        harness: ``"module:attribute"`` of the plugin's conformance harness, imported
+            only by the conformance suite.
+        description: one line for ``tachikoma backends``.
+    """
+
+    name: str
+    config_model: type[ConfigT]
+    factory: Callable[[ConfigT], Backend]
+    harness: str | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not PLUGIN_NAME_PATTERN.match(self.name):
+            raise ConfigurationError(
+                f"plugin name {self.name!r} must be lowercase letters, digits, '-' or '_'",
+                field="name",
+            )
+
+    def configure(self, **config: Any) -> ConfigT:
+        """Validate ``config`` (plus environment defaults) into the plugin's config model."""
+        return self.config_model(**config)
+
+    def create(self, config: ConfigT | None = None, /, **overrides: Any) -> Backend:
+        """Build a backend from a config object, or from keyword settings."""
+        if config is None:
+            config = self.configure(**overrides)
+        elif overrides:
+            config = self.config_model(**{**dict(config), **overrides})
+        try:
+            backend = self.factory(config)
+        except BackendError:
+            raise
+        except Exception as exc:
+            raise ConfigurationError(
+                f"plugin {self.name!r} failed to create a backend: {type(exc).__name__}: {exc}",
+                provider=self.name,
+            ) from exc
+        if not isinstance(backend, Backend):
+            raise ConfigurationError(
+                f"plugin {self.name!r} factory returned {type(backend).__name__}, not a Backend",
+                provider=self.name,
+            )
+        return backend

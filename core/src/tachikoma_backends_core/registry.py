@@ -1,0 +1,266 @@
+"""Find provider plugins through entry points, and load one only when it is used.
+
+Listing (:func:`available`) reads installed distributions' metadata and imports no
+plugin code, so it stays fast however heavy a provider's dependencies are. Loading
+(:func:`get`, :func:`create`) imports one plugin through stevedore. Problems are
+reported per plugin as :class:`PluginLoadError` and never break the others:
+
+* a plugin that fails to import, or whose entry point names something other than a
+  ``BackendPlugin``, fails to load with an error that says which and why;
+* two distributions claiming one name is an error naming both, for that name only.
+
+``TACHIKOMA_PLUGINS=mock,claude`` restricts discovery to the named plugins (useful
+in tests, and to keep an untrusted plugin from loading).
+
+Example:
+    >>> from tachikoma_backends_core import registry
+    >>> [p.name for p in registry.available()]  # doctest: +SKIP
+    ['claude', 'mock']
+    >>> backend = registry.create("mock")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import os
+import threading
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from .errors import PluginLoadError
+
+if TYPE_CHECKING:
+    from .backend import Backend
+    from .plugin import BackendPlugin
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "PLUGINS_ENV_VAR",
+    "PluginInfo",
+    "Registry",
+    "available",
+    "create",
+    "default_registry",
+    "get",
+    "names",
+]
+
+ENTRY_POINT_GROUP = "tachikoma.backends"
+PLUGINS_ENV_VAR = "TACHIKOMA_PLUGINS"
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """An installed plugin, as its distribution's metadata describes it.
+
+    ``error`` is set when the plugin cannot be used (a name conflict found while
+    listing, or, from :meth:`Registry.check`, a failure to load).
+    """
+
+    name: str
+    distribution: str | None
+    version: str | None
+    entry_point: str
+    error: PluginLoadError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def describe(self) -> str:
+        """``"tachikoma-backend-mock 0.1.0"`` (or ``"<unknown distribution>"``)."""
+        if self.distribution is None:
+            return "<unknown distribution>"
+        return f"{self.distribution} {self.version}"
+
+
+def _info(entry_point: importlib.metadata.EntryPoint) -> PluginInfo:
+    dist = entry_point.dist
+    return PluginInfo(
+        name=entry_point.name,
+        distribution=None if dist is None else dist.name,
+        version=None if dist is None else dist.version,
+        entry_point=entry_point.value,
+    )
+
+
+@functools.cache
+def _stevedore_manager() -> Any:
+    """stevedore's loader, fed the entry points we resolved ourselves.
+
+    stevedore normally rescans entry points through its own caches (per process and
+    on disk), which go stale when plugins are installed while a program runs and drop
+    the distribution; we already hold fresh entry points, so we hand it exactly one.
+    Imported lazily: stevedore costs ~90 ms to import and listing never needs it.
+    """
+    from stevedore import NamedExtensionManager
+
+    class _ResolvedEntryPointManager(NamedExtensionManager[Any]):
+        def __init__(self, group: str, entry_point: importlib.metadata.EntryPoint) -> None:
+            self._resolved = entry_point
+            self.failures: list[BaseException] = []
+            super().__init__(
+                group,
+                names=[entry_point.name],
+                on_load_failure_callback=lambda _mgr, _ep, exc: self.failures.append(exc),
+                on_missing_entrypoints_callback=None,
+            )
+
+        def list_entry_points(self) -> list[importlib.metadata.EntryPoint]:
+            return [self._resolved]
+
+    return _ResolvedEntryPointManager
+
+
+class Registry:
+    """Plugins of one entry-point group. Most code uses the module-level functions."""
+
+    def __init__(self, group: str = ENTRY_POINT_GROUP) -> None:
+        self.group = group
+        self._loaded: dict[tuple[str, str | None, str], BackendPlugin[Any]] = {}
+        self._lock = threading.Lock()
+
+    # -- discovery (metadata only) ----------------------------------------------------
+
+    def _enabled_names(self) -> set[str] | None:
+        selection = os.environ.get(PLUGINS_ENV_VAR)
+        if selection is None:
+            return None
+        return {name.strip() for name in selection.split(",") if name.strip()}
+
+    def _scan(self) -> dict[str, list[importlib.metadata.EntryPoint]]:
+        enabled = self._enabled_names()
+        found: dict[str, list[importlib.metadata.EntryPoint]] = {}
+        # entry_points() already folds duplicate copies of one distribution together.
+        for entry_point in importlib.metadata.entry_points(group=self.group):
+            if enabled is None or entry_point.name in enabled:
+                found.setdefault(entry_point.name, []).append(entry_point)
+        return dict(sorted(found.items()))
+
+    @staticmethod
+    def _conflict(name: str, entry_points: list[importlib.metadata.EntryPoint]) -> PluginLoadError:
+        claims = " and ".join(
+            f"{info.describe()} ({info.entry_point})" for info in map(_info, entry_points)
+        )
+        return PluginLoadError(
+            f"plugin name {name!r} is claimed by more than one distribution: {claims}; "
+            "uninstall all but one",
+            plugin=name,
+            distribution=", ".join(str(_info(ep).distribution) for ep in entry_points),
+        )
+
+    def available(self) -> list[PluginInfo]:
+        """Every discovered plugin, sorted by name, without importing any of them."""
+        infos = []
+        for name, entry_points in self._scan().items():
+            if len(entry_points) == 1:
+                infos.append(_info(entry_points[0]))
+                continue
+            conflict = self._conflict(name, entry_points)
+            infos.extend(replace(_info(ep), error=conflict) for ep in entry_points)
+        return infos
+
+    def names(self) -> list[str]:
+        """The names of the discovered plugins, sorted."""
+        return list(self._scan())
+
+    # -- loading ----------------------------------------------------------------------
+
+    def _resolve(self, name: str) -> importlib.metadata.EntryPoint:
+        scanned = self._scan()
+        entry_points = scanned.get(name)
+        if not entry_points:
+            enabled = self._enabled_names()
+            hint = ""
+            if enabled is not None and name not in enabled:
+                hint = f" ({PLUGINS_ENV_VAR}={os.environ[PLUGINS_ENV_VAR]!r} leaves it out)"
+            known = ", ".join(scanned) or "none"
+            raise PluginLoadError(
+                f"no backend plugin named {name!r}{hint}; installed plugins: {known}",
+                plugin=name,
+            )
+        if len(entry_points) > 1:
+            raise self._conflict(name, entry_points)
+        return entry_points[0]
+
+    def get(self, name: str) -> BackendPlugin[Any]:
+        """Load (once) and return the plugin called ``name``."""
+        entry_point = self._resolve(name)
+        info = _info(entry_point)
+        key = (name, info.distribution, info.entry_point)
+        with self._lock:
+            plugin = self._loaded.get(key)
+            if plugin is None:
+                plugin = self._loaded[key] = self._load(entry_point, info)
+        return plugin
+
+    def _load(
+        self, entry_point: importlib.metadata.EntryPoint, info: PluginInfo
+    ) -> BackendPlugin[Any]:
+        from .plugin import BackendPlugin
+
+        where = f"{info.name} = {info.entry_point} in {info.describe()}"
+        manager = _stevedore_manager()(self.group, entry_point)
+        if manager.failures:
+            cause = manager.failures[0]
+            raise PluginLoadError(
+                f"plugin {info.name!r} failed to load ({where}): {type(cause).__name__}: {cause}",
+                plugin=info.name,
+                distribution=info.distribution,
+            ) from cause
+        loaded = manager[info.name].plugin
+        if not isinstance(loaded, BackendPlugin):
+            raise PluginLoadError(
+                f"plugin {info.name!r} entry point ({where}) names a {type(loaded).__name__}, "
+                "not a tachikoma_backends_core.BackendPlugin",
+                plugin=info.name,
+                distribution=info.distribution,
+            )
+        if loaded.name != info.name:
+            raise PluginLoadError(
+                f"plugin entry point {info.name!r} ({where}) holds a BackendPlugin named "
+                f"{loaded.name!r}; the two names must match",
+                plugin=info.name,
+                distribution=info.distribution,
+            )
+        return loaded
+
+    def check(self) -> list[PluginInfo]:
+        """Like :meth:`available`, but load each plugin and report its load error."""
+        checked = []
+        for info in self.available():
+            if info.error is None:
+                try:
+                    self.get(info.name)
+                except PluginLoadError as error:
+                    info = replace(info, error=error)
+            checked.append(info)
+        return checked
+
+    def create(self, name: str, /, **config: Any) -> Backend:
+        """Build a backend of plugin ``name`` from keyword settings (and the environment)."""
+        return self.get(name).create(**config)
+
+
+default_registry = Registry()
+
+
+def available() -> list[PluginInfo]:
+    """Every installed plugin (see :meth:`Registry.available`)."""
+    return default_registry.available()
+
+
+def names() -> list[str]:
+    """The names of the installed plugins."""
+    return default_registry.names()
+
+
+def get(name: str) -> BackendPlugin[Any]:
+    """The plugin called ``name``, loaded (see :meth:`Registry.get`)."""
+    return default_registry.get(name)
+
+
+def create(name: str, /, **config: Any) -> Backend:
+    """A backend of plugin ``name``: ``registry.create("mock")``."""
+    return default_registry.create(name, **config)

@@ -1,0 +1,209 @@
+"""Streams of completion chunks, and how they add up to a response.
+
+A :class:`CompletionStream` wraps whatever async iterator a backend produces and gives
+every backend the same guarantees:
+
+* it is an async iterator *and* an async context manager; leaving the block, breaking out,
+  exhausting it or failing all close the upstream (HTTP response, permits) exactly once;
+* every failure during iteration is a ``BackendError`` (anything else becomes a
+  ``StreamProtocolError`` with the original as its cause);
+* a stream that ends without a chunk carrying ``finish_reason`` is truncated, and says so;
+* ``await stream.collect()`` returns the whole response, including chunks already read.
+
+The per-chunk cost is one call into the upstream iterator plus a few attribute updates;
+nothing is validated per chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from types import TracebackType
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+
+from .completion import CompletionChunk, CompletionResponse, FinishReason, Usage
+from .errors import BackendError, StreamProtocolError
+from .tool_calls import ToolCall
+
+__all__ = ["CompletionStream", "StreamAccumulator"]
+
+# Closing upstream resources must not hang a cancelled task forever.
+_CLOSE_TIMEOUT_SECONDS = 10.0
+
+
+class StreamAccumulator:
+    """Adds chunks up into a :class:`CompletionResponse`.
+
+    Tool-call fragments are joined by ``index``: the first fragment that carries an ``id``
+    or ``name`` fixes it, ``arguments_delta`` pieces are concatenated in order.
+    """
+
+    __slots__ = ("_calls", "_text", "finish_reason", "model", "provider", "usage")
+
+    def __init__(self, model: str, provider: str | None = None) -> None:
+        self.model = model
+        self.provider = provider
+        self._text: list[str] = []
+        self._calls: dict[int, tuple[list[str | None], list[str]]] = {}
+        self.finish_reason: FinishReason | None = None
+        self.usage: Usage | None = None
+
+    def add(self, chunk: CompletionChunk) -> None:
+        if chunk.delta:
+            self._text.append(chunk.delta)
+        for delta in chunk.tool_call_deltas:
+            entry = self._calls.get(delta.index)
+            if entry is None:
+                entry = self._calls[delta.index] = ([None, None], [])
+            ident = entry[0]
+            if ident[0] is None and delta.id:
+                ident[0] = delta.id
+            if ident[1] is None and delta.name:
+                ident[1] = delta.name
+            if delta.arguments_delta:
+                entry[1].append(delta.arguments_delta)
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        if chunk.finish_reason is not None:
+            self.finish_reason = chunk.finish_reason
+
+    @property
+    def text(self) -> str:
+        return "".join(self._text)
+
+    def tool_calls(self) -> list[ToolCall]:
+        calls = []
+        for index in sorted(self._calls):
+            (call_id, name), arguments = self._calls[index]
+            if not call_id or not name:
+                raise StreamProtocolError(
+                    f"streamed tool call #{index} never received its "
+                    f"{'id' if not call_id else 'name'}",
+                    provider=self.provider,
+                )
+            calls.append(ToolCall(id=call_id, name=name, arguments="".join(arguments)))
+        return calls
+
+    def response(self) -> CompletionResponse:
+        """The response so far; raises ``StreamProtocolError`` if no finish was seen."""
+        if self.finish_reason is None:
+            raise StreamProtocolError(
+                "the stream ended without a finish reason (truncated?)", provider=self.provider
+            )
+        text = self.text
+        return CompletionResponse(
+            content=text if text or not self._calls else None,
+            tool_calls=self.tool_calls(),
+            finish_reason=self.finish_reason,
+            usage=self.usage or Usage(),
+            model=self.model,
+        )
+
+
+class CompletionStream:
+    """The chunks of one streamed completion. See the module docstring for guarantees.
+
+    Example:
+        >>> async def show(backend, request):  # doctest: +SKIP
+        ...     async with await backend.complete_stream(request) as stream:
+        ...         async for chunk in stream:
+        ...             print(chunk.delta, end="")
+        ...     return await stream.collect()
+    """
+
+    __slots__ = ("_accumulator", "_chunks", "_closed", "_on_close")
+
+    def __init__(
+        self,
+        chunks: AsyncIterator[CompletionChunk],
+        *,
+        model: str,
+        provider: str | None = None,
+        on_close: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self._chunks = chunks
+        self._on_close = on_close
+        self._closed = False
+        self._accumulator = StreamAccumulator(model, provider)
+
+    @classmethod
+    def from_chunks(
+        cls, chunks: Iterable[CompletionChunk], *, model: str, provider: str | None = None
+    ) -> CompletionStream:
+        """A stream over ready-made chunks, yielding to the event loop between them."""
+
+        async def produce() -> AsyncIterator[CompletionChunk]:
+            for chunk in chunks:
+                await anyio.lowlevel.checkpoint()
+                yield chunk
+
+        return cls(produce(), model=model, provider=provider)
+
+    @property
+    def model(self) -> str:
+        return self._accumulator.model
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __aiter__(self) -> CompletionStream:
+        return self
+
+    async def __anext__(self) -> CompletionChunk:
+        if self._closed:
+            raise StopAsyncIteration
+        try:
+            chunk = await self._chunks.__anext__()
+        except StopAsyncIteration:
+            await self.aclose()
+            if self._accumulator.finish_reason is None:
+                raise StreamProtocolError(
+                    "the stream ended before the provider finished it (no finish reason)",
+                    provider=self._accumulator.provider,
+                ) from None
+            raise
+        except BackendError:
+            await self.aclose()
+            raise
+        except Exception as exc:
+            await self.aclose()
+            raise StreamProtocolError(
+                f"unexpected {type(exc).__name__} while reading the stream: {exc}",
+                provider=self._accumulator.provider,
+            ) from exc
+        self._accumulator.add(chunk)
+        return chunk
+
+    async def collect(self) -> CompletionResponse:
+        """Read the rest of the stream; return the whole response (earlier chunks too)."""
+        async for _ in self:
+            pass
+        return self._accumulator.response()
+
+    async def aclose(self) -> None:
+        """Close the upstream; idempotent, shielded from cancellation, bounded in time."""
+        if self._closed:
+            return
+        self._closed = True
+        with anyio.move_on_after(_CLOSE_TIMEOUT_SECONDS, shield=True):
+            close_upstream: Any = getattr(self._chunks, "aclose", None)
+            try:
+                if close_upstream is not None:
+                    await close_upstream()
+            finally:
+                if self._on_close is not None:
+                    await self._on_close()
+
+    async def __aenter__(self) -> CompletionStream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()

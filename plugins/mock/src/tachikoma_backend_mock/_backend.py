@@ -1,0 +1,248 @@
+"""A scripted backend: queue responses, force failures, read back every request.
+
+Behaviour is that of a well-behaved provider, so tests written against the mock hold for
+real ones: text streams in several chunks, tool calls stream as fragments, the last chunk
+carries usage and finish reason, and what the mock declares it cannot do (images, other
+models, more than 4 096 output tokens) is refused with a typed error.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import threading
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+from importlib.metadata import PackageNotFoundError, version
+
+import anyio
+import anyio.lowlevel
+
+from tachikoma_backends_core import (
+    Backend,
+    BackendCapabilities,
+    BackendError,
+    BackendInfo,
+    CompletionChunk,
+    CompletionRequest,
+    CompletionResponse,
+    CompletionStream,
+    FinishReason,
+    ImagePart,
+    InvalidRequestError,
+    ModelNotFoundError,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+
+__all__ = ["MockBackend", "MockResponse"]
+
+MAX_CONTEXT_TOKENS = 100_000
+MAX_OUTPUT_TOKENS = 4_096
+_WORDS = re.compile(r"\s*\S+\s*|\s+")
+_ARGUMENT_FRAGMENT = 8  # characters per streamed tool-argument fragment
+
+
+def _package_version() -> str:
+    try:
+        return version("tachikoma-backend-mock")
+    except PackageNotFoundError:  # running from a source tree
+        return "0+unknown"
+
+
+@dataclass(frozen=True)
+class MockResponse:
+    """A scripted reply. Immutable; the ``with_*`` methods return new replies.
+
+    Example:
+        >>> MockResponse.text("Hi").with_usage(Usage.new(3, 1)).usage.total_tokens
+        4
+    """
+
+    content: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    usage: Usage = field(default_factory=lambda: Usage.new(100, 50))
+    finish_reason: FinishReason | None = None
+
+    @classmethod
+    def text(cls, content: str) -> MockResponse:
+        return cls(content=content)
+
+    def with_tool_call(self, call: ToolCall) -> MockResponse:
+        return replace(self, tool_calls=(*self.tool_calls, call))
+
+    def with_usage(self, usage: Usage) -> MockResponse:
+        return replace(self, usage=usage)
+
+    def with_finish_reason(self, finish_reason: FinishReason) -> MockResponse:
+        return replace(self, finish_reason=finish_reason)
+
+    @property
+    def effective_finish_reason(self) -> FinishReason:
+        """The given reason, else ``TOOL_CALLS`` when there are calls, else ``STOP``."""
+        if self.finish_reason is not None:
+            return self.finish_reason
+        return FinishReason.TOOL_CALLS if self.tool_calls else FinishReason.STOP
+
+
+class MockBackend(Backend):
+    """In-memory backend with scripted replies. Safe to share between tasks and threads.
+
+    Example:
+        >>> backend = MockBackend()
+        >>> backend.queue_response(MockResponse.text("Hello, world!"))
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str = "mock-model",
+        default_reply: str = "Mock response",
+        chunk_delay: float = 0.0,
+    ) -> None:
+        self._info = BackendInfo(
+            name="mock",
+            version=_package_version(),
+            default_model=model,
+            available_models=[model],
+            capabilities=BackendCapabilities(
+                streaming=True,
+                tool_calling=True,
+                vision=False,
+                json_mode=True,
+                max_context_tokens=MAX_CONTEXT_TOKENS,
+                max_output_tokens=MAX_OUTPUT_TOKENS,
+            ),
+        )
+        self._default_reply = default_reply
+        self._chunk_delay = chunk_delay
+        self._lock = threading.Lock()
+        self._responses: deque[MockResponse] = deque()
+        self._requests: list[CompletionRequest] = []
+        self._failure: BackendError | None = None
+
+    @property
+    def info(self) -> BackendInfo:
+        return self._info
+
+    # -- scripting --------------------------------------------------------------------
+
+    def queue_response(self, response: MockResponse) -> None:
+        """Answer the next request with ``response`` (first queued, first used)."""
+        with self._lock:
+            self._responses.append(response)
+
+    def set_failure(self, error: BackendError) -> None:
+        """Fail every call with (a copy of) ``error`` until :meth:`clear_failure`."""
+        if not isinstance(error, BackendError):
+            raise TypeError(f"set_failure takes a BackendError, not {type(error).__name__}")
+        with self._lock:
+            self._failure = error
+
+    def clear_failure(self) -> None:
+        with self._lock:
+            self._failure = None
+
+    def get_requests(self) -> list[CompletionRequest]:
+        """Every request received (failed calls are not recorded), oldest first."""
+        with self._lock:
+            return list(self._requests)
+
+    def last_request(self) -> CompletionRequest | None:
+        with self._lock:
+            return self._requests[-1] if self._requests else None
+
+    def clear_requests(self) -> None:
+        with self._lock:
+            self._requests.clear()
+
+    # -- the contract -----------------------------------------------------------------
+
+    def _accept(self, request: CompletionRequest) -> tuple[MockResponse, str]:
+        """Check ``request`` like a provider would, record it, and pick its reply."""
+        with self._lock:
+            failure = self._failure
+        if failure is not None:
+            # A copy, so raising it again and again does not chain tracebacks.
+            raise copy.copy(failure)
+        model = request.model or self._info.default_model
+        if model not in self._info.available_models:
+            raise ModelNotFoundError(
+                f"model {model!r} is not available; the mock serves {self._info.available_models}",
+                provider="mock",
+                status_code=404,
+            )
+        if request.max_tokens is not None and request.max_tokens > MAX_OUTPUT_TOKENS:
+            raise InvalidRequestError(
+                f"max_tokens={request.max_tokens} exceeds the mock's limit of "
+                f"{MAX_OUTPUT_TOKENS} output tokens",
+                field="max_tokens",
+                provider="mock",
+                status_code=400,
+            )
+        for index, message in enumerate(request.messages):
+            if not isinstance(message.content, str) and any(
+                isinstance(part, ImagePart) for part in message.content
+            ):
+                raise InvalidRequestError(
+                    "the mock backend does not accept images (vision is not supported)",
+                    field=f"messages[{index}].content",
+                    provider="mock",
+                    status_code=400,
+                )
+        with self._lock:
+            self._requests.append(request)
+            if self._responses:
+                return self._responses.popleft(), model
+        reply = self._default_reply
+        if request.json_mode:
+            reply = json.dumps({"response": reply})
+        return MockResponse.text(reply), model
+
+    async def complete(self, request: CompletionRequest) -> CompletionResponse:
+        response, model = self._accept(request)
+        await anyio.lowlevel.checkpoint()
+        return CompletionResponse(
+            content=response.content,
+            tool_calls=list(response.tool_calls),
+            finish_reason=response.effective_finish_reason,
+            usage=response.usage,
+            model=model,
+        )
+
+    async def complete_stream(self, request: CompletionRequest) -> CompletionStream:
+        response, model = self._accept(request)
+        await anyio.lowlevel.checkpoint()
+        return CompletionStream(self._produce(response), model=model, provider="mock")
+
+    async def _produce(self, response: MockResponse) -> AsyncIterator[CompletionChunk]:
+        for chunk in _chunks_of(response):
+            if self._chunk_delay:
+                await anyio.sleep(self._chunk_delay)
+            else:
+                await anyio.lowlevel.checkpoint()
+            yield chunk
+
+    async def health_check(self) -> bool:
+        with self._lock:
+            return self._failure is None
+
+
+def _chunks_of(response: MockResponse) -> list[CompletionChunk]:
+    """Text a word or two per chunk, each tool call as fragments, then the final chunk."""
+    chunks = [CompletionChunk.text(piece) for piece in _WORDS.findall(response.content or "")]
+    for index, call in enumerate(response.tool_calls):
+        chunks.append(_delta_chunk(ToolCallDelta(index=index, id=call.id, name=call.name)))
+        arguments = call.arguments
+        for start in range(0, len(arguments), _ARGUMENT_FRAGMENT):
+            fragment = arguments[start : start + _ARGUMENT_FRAGMENT]
+            chunks.append(_delta_chunk(ToolCallDelta(index=index, arguments_delta=fragment)))
+    chunks.append(CompletionChunk.final_chunk(response.usage, response.effective_finish_reason))
+    return chunks
+
+
+def _delta_chunk(delta: ToolCallDelta) -> CompletionChunk:
+    return CompletionChunk(tool_call_deltas=(delta,))
