@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import AsyncIterator
 
@@ -163,7 +164,7 @@ def test_any_chunking_adds_up_to_the_same_response(
     def split(value: str) -> list[str]:
         cuts = sorted(data.draw(st.lists(st.integers(0, len(value)), max_size=8)))
         bounds = [0, *cuts, len(value)]
-        return [value[a:b] for a, b in zip(bounds, bounds[1:]) if value[a:b]]
+        return [value[a:b] for a, b in itertools.pairwise(bounds) if value[a:b]]
 
     payload = json.dumps(arguments)
     accumulator = StreamAccumulator("m")
