@@ -24,7 +24,6 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import os
-import threading
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -119,7 +118,6 @@ class Registry:
     def __init__(self, group: str = ENTRY_POINT_GROUP) -> None:
         self.group = group
         self._loaded: dict[tuple[str, str | None, str], BackendPlugin[Any]] = {}
-        self._lock = threading.Lock()
 
     # -- discovery (metadata only) ----------------------------------------------------
 
@@ -189,10 +187,12 @@ class Registry:
         entry_point = self._resolve(name)
         info = _info(entry_point)
         key = (name, info.distribution, info.entry_point)
-        with self._lock:
-            plugin = self._loaded.get(key)
-            if plugin is None:
-                plugin = self._loaded[key] = self._load(entry_point, info)
+        plugin = self._loaded.get(key)
+        if plugin is None:
+            # No lock: imports have their own, and two threads racing here load the same
+            # module object. (A lock would deadlock a plugin that uses the registry while
+            # it is being imported, e.g. one that wraps another.)
+            plugin = self._loaded.setdefault(key, self._load(entry_point, info))
         return plugin
 
     def _load(
@@ -201,9 +201,14 @@ class Registry:
         from .plugin import BackendPlugin
 
         where = f"{info.name} = {info.entry_point} in {info.describe()}"
-        manager = _stevedore_manager()(self.group, entry_point)
-        if manager.failures:
-            cause = manager.failures[0]
+        try:
+            manager = _stevedore_manager()(self.group, entry_point)
+            failures = manager.failures
+        # stevedore re-raises AssertionError itself; a plugin may also sys.exit() on import.
+        except (Exception, SystemExit) as exc:
+            failures = [exc]
+        if failures:
+            cause = failures[0]
             raise PluginLoadError(
                 f"plugin {info.name!r} failed to load ({where}): {type(cause).__name__}: {cause}",
                 plugin=info.name,
@@ -212,8 +217,8 @@ class Registry:
         loaded = manager[info.name].plugin
         if not isinstance(loaded, BackendPlugin):
             raise PluginLoadError(
-                f"plugin {info.name!r} entry point ({where}) names a {type(loaded).__name__}, "
-                "not a tachikoma_backends_core.BackendPlugin",
+                f"plugin {info.name!r} entry point ({where}) names an object of type "
+                f"{type(loaded).__name__}, not a tachikoma_backends_core.BackendPlugin",
                 plugin=info.name,
                 distribution=info.distribution,
             )
