@@ -101,7 +101,7 @@ def test_usage_positional_keyword_and_sum() -> None:
 
 def test_response_text_and_chunk_constructors() -> None:
     response = CompletionResponse(finish_reason=FinishReason.TOOL_CALLS, model="m")
-    assert (response.content, response.text, response.usage) == (None, "", Usage())
+    assert (response.content, response.text, response.usage) == ("", "", Usage())
     assert CompletionChunk.text("hi").delta == "hi"
     final = CompletionChunk.final_chunk(Usage.new(1, 1), FinishReason.STOP)
     assert final.is_final
@@ -140,3 +140,24 @@ def test_tool_choice_constructors() -> None:
     assert ToolChoice.tool("x").name == "x"
     with pytest.raises(ValueError, match="mode is 'tool'"):
         ToolChoice(mode="auto", name="x")
+
+
+def test_response_content_is_none_only_for_a_tool_call_only_answer() -> None:
+    call = ToolCall(id="c", name="t")
+    stop, tools = FinishReason.STOP, FinishReason.TOOL_CALLS
+    assert (
+        CompletionResponse(content="", tool_calls=[call], finish_reason=tools, model="m").content
+        is None
+    )
+    assert CompletionResponse(content=None, finish_reason=stop, model="m").content == ""
+    assert (
+        CompletionResponse(content="hi", tool_calls=[call], finish_reason=tools, model="m").content
+        == "hi"
+    )
+
+
+def test_reading_arguments_does_not_change_equality() -> None:
+    a, b = (ToolCall(id="c", name="t", arguments='{"path": "x"}') for _ in range(2))
+    assert a.get_string("path") == "x"
+    assert a == b
+    assert hash(a) == hash(b)

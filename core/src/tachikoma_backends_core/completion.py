@@ -152,13 +152,26 @@ class CompletionRequest(ValidatedModel):
 
 
 class CompletionResponse(ValidatedModel):
-    """A finished completion: text and/or tool calls, why it stopped, and what it cost."""
+    """A finished completion: text and/or tool calls, why it stopped, and what it cost.
+
+    ``content`` is the text; it is ``None`` exactly when the model answered with tool calls
+    and no text, and ``""`` for an empty answer without tool calls. Normalised here, so a
+    streamed-and-collected response equals the same response completed in one call,
+    whichever backend produced it.
+    """
 
     content: str | None = None
     tool_calls: list[ToolCall] = Field(default_factory=list)
     finish_reason: FinishReason
     usage: Usage = Field(default_factory=Usage)
     model: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _canonical_content(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("content"):
+            return {**data, "content": None if data.get("tool_calls") else ""}
+        return data
 
     @property
     def text(self) -> str:

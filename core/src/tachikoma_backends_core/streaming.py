@@ -92,9 +92,8 @@ class StreamAccumulator:
             raise StreamProtocolError(
                 "the stream ended without a finish reason (truncated?)", provider=self.provider
             )
-        text = self.text
         return CompletionResponse(
-            content=text if text or not self._calls else None,
+            content=self.text,
             tool_calls=self.tool_calls(),
             finish_reason=self.finish_reason,
             usage=self.usage or Usage(),

@@ -1,7 +1,7 @@
 """What a model asks a tool to do, and what the tool answered.
 
 ``ToolCall.arguments`` keeps the JSON text exactly as the model produced it; the typed
-accessors parse it once and raise ``ToolArgumentError`` naming the key when it is missing,
+accessors parse it and raise ``ToolArgumentError`` naming the key when it is missing,
 mistyped, or the JSON is invalid, so tool code never meets a bare ``KeyError``.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypeVar, overload
 
-from pydantic import ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from ._validation import ValidatedModel
 from .content import ImagePart, TextPart
@@ -42,7 +42,6 @@ class ToolCall(ValidatedModel):
     id: str
     name: str
     arguments: str = "{}"
-    _parsed: dict[str, Any] | None = PrivateAttr(default=None)
 
     @classmethod
     def from_arguments(cls, id: str, name: str, arguments: dict[str, Any]) -> ToolCall:
@@ -50,25 +49,27 @@ class ToolCall(ValidatedModel):
         return cls(id=id, name=name, arguments=json.dumps(arguments, separators=(",", ":")))
 
     def parsed_arguments(self) -> dict[str, Any]:
-        """The arguments as a dict. An empty string counts as ``{}`` (no-argument tools)."""
-        if self._parsed is None:
-            text = self.arguments.strip() or "{}"
-            try:
-                value = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise ToolArgumentError(
-                    f"tool call {self.name!r} ({self.id}) has invalid JSON arguments: "
-                    f"{exc.msg} at position {exc.pos}",
-                    tool_name=self.name,
-                ) from None
-            if not isinstance(value, dict):
-                raise ToolArgumentError(
-                    f"tool call {self.name!r} ({self.id}) arguments must be a JSON object, "
-                    f"got {type(value).__name__}",
-                    tool_name=self.name,
-                )
-            self._parsed = value
-        return dict(self._parsed)
+        """The arguments as a new dict. An empty string counts as ``{}`` (no-argument tools).
+
+        Parsed on each call, not cached: arguments are small, and a cache would be state
+        that makes equal calls compare unequal.
+        """
+        text = self.arguments.strip() or "{}"
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ToolArgumentError(
+                f"tool call {self.name!r} ({self.id}) has invalid JSON arguments: "
+                f"{exc.msg} at position {exc.pos}",
+                tool_name=self.name,
+            ) from None
+        if not isinstance(value, dict):
+            raise ToolArgumentError(
+                f"tool call {self.name!r} ({self.id}) arguments must be a JSON object, "
+                f"got {type(value).__name__}",
+                tool_name=self.name,
+            )
+        return value
 
     def _get(self, key: str, kind: str, check: Callable[[Any], bool], default: Any) -> Any:
         arguments = self.parsed_arguments()

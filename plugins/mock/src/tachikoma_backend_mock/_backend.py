@@ -166,8 +166,11 @@ class MockBackend(Backend):
         with self._lock:
             failure = self._failure
         if failure is not None:
-            # A copy, so raising it again and again does not chain tracebacks.
-            raise copy.copy(failure)
+            # A fresh copy each time, so repeated raises do not chain tracebacks or share notes.
+            error = copy.copy(failure)
+            if hasattr(failure, "__notes__"):
+                error.__notes__ = list(failure.__notes__)
+            raise error
         model = request.model or self._info.default_model
         if model not in self._info.available_models:
             raise ModelNotFoundError(
