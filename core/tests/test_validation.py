@@ -123,10 +123,13 @@ CASES: list[tuple[str, Callable[[], Any], type[InvalidRequestError], str]] = [
 def test_invalid_input_raises_a_typed_error_naming_the_field(
     build: Callable[[], Any], error_type: type[InvalidRequestError], field: str
 ) -> None:
-    with pytest.raises(error_type) as raised:
+    def build_fully() -> None:
         result = build()
         if hasattr(result, "build"):  # a builder: the error comes from build()
             result.build()
+
+    with pytest.raises(error_type) as raised:
+        build_fully()
     error = raised.value
     if field:
         assert error.field == field

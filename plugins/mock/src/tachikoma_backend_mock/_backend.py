@@ -168,8 +168,9 @@ class MockBackend(Backend):
         if failure is not None:
             # A fresh copy each time, so repeated raises do not chain tracebacks or share notes.
             error = copy.copy(failure)
-            if hasattr(failure, "__notes__"):
-                error.__notes__ = list(failure.__notes__)
+            notes = getattr(failure, "__notes__", None)
+            if notes is not None:
+                error.__notes__ = list(notes)  # type: ignore[attr-defined]  # 3.11+ attribute
             raise error
         model = request.model or self._info.default_model
         if model not in self._info.available_models:
