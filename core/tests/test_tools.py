@@ -21,45 +21,16 @@ from tachikoma_backends_core.tools import (
     ToolParameters,
 )
 
-# --- seed scenarios -----------------------------------------------------------------------
+# The seed's own tool scenarios live in tests/test_seed_scenarios.py; these go further.
 
 
-def test_builder_marks_required_and_optional_parameters() -> None:
-    tool = (
-        ToolDefinition.builder("test_tool")
-        .description("A test tool")
-        .required_string("input", "The input string")
-        .optional_int("count", "Number of items")
-        .build()
-    )
-    assert tool.name == "test_tool"
-    assert tool.description == "A test tool"
-    assert "input" in tool.parameters.required
-    assert "count" not in tool.parameters.required
-
-
-def test_to_json_schema_is_an_object_schema() -> None:
-    tool = (
-        ToolDefinition.builder("read_file")
-        .description("Read a file")
-        .required_string("path", "File path")
-        .build()
-    )
-    schema = tool.parameters.to_json_schema()
-    assert schema["type"] == "object"
-    assert isinstance(schema["properties"]["path"], dict)
-    assert schema == {
+def test_to_json_schema_is_exactly_an_object_schema() -> None:
+    tool = ToolDefinition.builder("read_file").required_string("path", "File path").build()
+    assert tool.parameters.to_json_schema() == {
         "type": "object",
         "properties": {"path": {"type": "string", "description": "File path"}},
         "required": ["path"],
     }
-
-
-def test_predefined_tools_include_read_file() -> None:
-    tools = all_predefined_tools()
-    assert tools
-    read_tool = next(t for t in tools if t.name == "read_file")
-    assert "path" in read_tool.parameters.required
 
 
 # --- builder ------------------------------------------------------------------------------

@@ -180,13 +180,8 @@ class PermissionDeniedError(BackendError):
     """Credentials are valid but not allowed to do this (HTTP 403)."""
 
 
-class InvalidRequestError(BackendError, ValueError):
-    """The request is malformed. ``field`` names the (first) offending field when known.
-
-    ``problems`` lists every ``(field, message)`` found, so one error reports them all.
-
-    Also a ``ValueError``, so code that validates input generically still catches it.
-    """
+class _FieldError(BackendError):
+    """Shared by the errors that can point at the field (or fields) at fault."""
 
     def __init__(
         self,
@@ -202,6 +197,14 @@ class InvalidRequestError(BackendError, ValueError):
 
     def _details(self) -> dict[str, Any]:
         return {"field": self.field, **super()._details()}
+
+
+class InvalidRequestError(_FieldError, ValueError):
+    """The request is malformed. ``field`` names the (first) offending field when known.
+
+    ``problems`` lists every ``(field, message)`` found, so one error reports them all.
+    Also a ``ValueError``, so code that validates input generically still catches it.
+    """
 
 
 class ContextLengthExceededError(InvalidRequestError):
@@ -241,26 +244,11 @@ class StreamProtocolError(BackendError):
     """A stream was malformed, or ended before the provider said it was finished."""
 
 
-class ConfigurationError(BackendError):
+class ConfigurationError(_FieldError):
     """A backend's configuration is invalid or incomplete; ``field`` names the culprit.
 
     ``problems`` lists every ``(field, message)`` found, as for ``InvalidRequestError``.
     """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        field: str | None = None,
-        problems: list[tuple[str, str]] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(message, **kwargs)
-        self.field = field
-        self.problems = problems or ([(field, self.message)] if field else [])
-
-    def _details(self) -> dict[str, Any]:
-        return {"field": self.field, **super()._details()}
 
 
 class PluginLoadError(BackendError):
