@@ -12,6 +12,7 @@ from tachikoma_backends_core import (
     CompletionResponse,
     FinishReason,
     ImagePart,
+    InvalidRequestError,
     Message,
     Role,
     TextPart,
@@ -79,8 +80,9 @@ def test_copy_builders_return_new_validated_requests() -> None:
 
 def test_requests_are_immutable() -> None:
     request = CompletionRequest(messages=[Message.user("Hi")])
-    with pytest.raises(ValueError, match="frozen"):
+    with pytest.raises(InvalidRequestError, match="immutable") as raised:
         request.max_tokens = 5  # type: ignore[misc]
+    assert raised.value.field == "max_tokens"
 
 
 def test_system_prompt_joins_several_system_messages() -> None:

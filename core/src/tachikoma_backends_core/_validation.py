@@ -101,6 +101,14 @@ class ValidatedModel(BaseModel):
         except ValidationError as exc:
             raise self._typed_error(exc) from None
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Models are immutable; say so with our error type rather than pydantic's.
+        raise self.invalid_input_error(
+            f"{type(self).__name__} is immutable: build a new one (requests have with_* "
+            f"builders) instead of assigning {name!r}",
+            field=name,
+        )
+
     @classmethod
     def _typed_error(cls, exc: ValidationError) -> InvalidRequestError | ConfigurationError:
         problems = validation_problems(exc)

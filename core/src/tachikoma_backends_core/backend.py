@@ -1,6 +1,6 @@
 """The contract every provider implements, and what a backend says about itself.
 
-Applications program against :class:`Backend` only; which provider sits behind it is a
+Applications program against `Backend` only; which provider sits behind it is a
 matter of configuration. The contract is small on purpose: ``info``, ``complete``,
 ``complete_stream``, ``health_check`` and ``aclose``.
 """
@@ -50,9 +50,9 @@ class Backend(abc.ABC):
 
     Implementations raise only ``BackendError`` subclasses from every method but
     ``health_check``, which answers ``False`` for provider trouble instead of raising.
-    Backends are async context managers; leaving the block calls :meth:`aclose`.
+    Backends are async context managers; leaving the block calls `aclose`.
 
-    Example:
+    Examples:
         >>> async def ask(backend: Backend) -> str:  # doctest: +SKIP
         ...     async with backend:
         ...         request = CompletionRequest(messages=[Message.user("Hi")])

@@ -79,7 +79,7 @@ class Usage(ValidatedModel):
 class CompletionRequest(ValidatedModel):
     """What to ask a backend. Immutable: the ``with_*`` builders return new requests.
 
-    Example:
+    Examples:
         >>> request = CompletionRequest(messages=[Message.user("Hi")]).with_max_tokens(100)
         >>> request.max_tokens
         100

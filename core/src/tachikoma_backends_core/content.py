@@ -26,7 +26,7 @@ class TextPart(ValidatedModel):
 class ImagePart(ValidatedModel):
     """An image, by URL or as base64 data with its media type.
 
-    Example:
+    Examples:
         >>> ImagePart.from_url("https://example.com/cat.png").url
         'https://example.com/cat.png'
     """

@@ -24,7 +24,7 @@ request, ask for a key), never from a provider's message text. ``retryable`` and
 ``retry_after`` are data set by the code that saw the failure, so a retry policy never
 guesses.
 
-No error ever shows a secret: every message goes through :func:`redact`, which masks any
+No error ever shows a secret: every message goes through `redact`, which masks any
 value registered as a secret (configuration models register their ``SecretStr`` fields).
 """
 
@@ -62,7 +62,7 @@ _secrets_lock = threading.Lock()
 
 
 def register_secret(value: str) -> None:
-    """Remember ``value`` so that :func:`redact` masks it wherever it appears.
+    """Remember ``value`` so that `redact` masks it wherever it appears.
 
     Configuration models call this for each ``SecretStr`` they hold, so a provider
     that echoes the key back in an error body cannot leak it through our errors.

@@ -35,7 +35,7 @@ ContentPart = Annotated[TextPart | ImagePart | ToolResult, Field(discriminator="
 class Message(ValidatedModel):
     """One turn of a conversation.
 
-    Example:
+    Examples:
         >>> Message.user("Hi").text
         'Hi'
     """

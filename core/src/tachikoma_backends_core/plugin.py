@@ -1,6 +1,6 @@
 """What a provider plugin hands to the registry: a name, a config model and a factory.
 
-A plugin's entry point (group ``tachikoma.backends``) names a :class:`BackendPlugin`.
+A plugin's entry point (group ``tachikoma.backends``) names a `BackendPlugin`.
 The module holding it should import only core and its config model; the provider's
 heavy code is imported by the factory, so listing plugins stays cheap and
 creating one backend loads one provider.
@@ -57,7 +57,7 @@ class PluginConfig(ValidatedModel):
     """Base of every plugin's configuration.
 
     * unknown fields are refused (a typo is a ``ConfigurationError`` naming it);
-    * fields marked with :class:`EnvVar` default to that environment variable;
+    * fields marked with `EnvVar` default to that environment variable;
     * ``SecretStr`` values are registered for redaction, and invalid input is never
       echoed, so no error, repr or log line shows a key.
     """

@@ -4,7 +4,7 @@ Only the *definitions* live here (name, description, parameters): running a tool
 application's business, since only it knows its sandbox. Each call returns fresh objects,
 so a caller may keep or hand them on without sharing state.
 
-Example:
+Examples:
     >>> [tool.name for tool in all_predefined_tools()]
     ['read_file', 'write_file', 'edit_file', 'list_files', 'search_files', 'bash']
     >>> predefined_tool("read_file").parameters.required

@@ -1,9 +1,9 @@
 """Find provider plugins through entry points, and load one only when it is used.
 
-Listing (:func:`available`) reads installed distributions' metadata and imports no
+Listing (`available`) reads installed distributions' metadata and imports no
 plugin code, so it stays fast however heavy a provider's dependencies are. Loading
-(:func:`get`, :func:`create`) imports one plugin through stevedore. Problems are
-reported per plugin as :class:`PluginLoadError` and never break the others:
+(`get`, `create`) imports one plugin through stevedore. Problems are
+reported per plugin as `PluginLoadError` and never break the others:
 
 * a plugin that fails to import, or whose entry point names something other than a
   ``BackendPlugin``, fails to load with an error that says which and why;
@@ -12,7 +12,7 @@ reported per plugin as :class:`PluginLoadError` and never break the others:
 ``TACHIKOMA_PLUGINS=mock,claude`` restricts discovery to the named plugins (useful
 in tests, and to keep an untrusted plugin from loading).
 
-Example:
+Examples:
     >>> from tachikoma_backends_core import registry
     >>> [p.name for p in registry.available()]  # doctest: +SKIP
     ['claude', 'mock']
@@ -54,7 +54,7 @@ class PluginInfo:
     """An installed plugin, as its distribution's metadata describes it.
 
     ``error`` is set when the plugin cannot be used (a name conflict found while
-    listing, or, from :meth:`Registry.check`, a failure to load).
+    listing, or, from `Registry.check`, a failure to load).
     """
 
     name: str
@@ -232,7 +232,7 @@ class Registry:
         return loaded
 
     def check(self) -> list[PluginInfo]:
-        """Like :meth:`available`, but load each plugin and report its load error."""
+        """Like `available`, but load each plugin and report its load error."""
         checked = []
         for info in self.available():
             if info.error is None:
@@ -252,7 +252,7 @@ default_registry = Registry()
 
 
 def available() -> list[PluginInfo]:
-    """Every installed plugin (see :meth:`Registry.available`)."""
+    """Every installed plugin (see `Registry.available`)."""
     return default_registry.available()
 
 
@@ -262,7 +262,7 @@ def names() -> list[str]:
 
 
 def get(name: str) -> BackendPlugin[Any]:
-    """The plugin called ``name``, loaded (see :meth:`Registry.get`)."""
+    """The plugin called ``name``, loaded (see `Registry.get`)."""
     return default_registry.get(name)
 
 

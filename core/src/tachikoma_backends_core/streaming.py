@@ -1,6 +1,6 @@
 """Streams of completion chunks, and how they add up to a response.
 
-A :class:`CompletionStream` wraps whatever async iterator a backend produces and gives
+A `CompletionStream` wraps whatever async iterator a backend produces and gives
 every backend the same guarantees:
 
 * it is an async iterator *and* an async context manager; leaving the block, breaking out,
@@ -34,7 +34,7 @@ _CLOSE_TIMEOUT_SECONDS = 10.0
 
 
 class StreamAccumulator:
-    """Adds chunks up into a :class:`CompletionResponse`.
+    """Adds chunks up into a `CompletionResponse`.
 
     Tool-call fragments are joined by ``index``: the first fragment that carries an ``id``
     or ``name`` fixes it, ``arguments_delta`` pieces are concatenated in order.
@@ -104,7 +104,7 @@ class StreamAccumulator:
 class CompletionStream:
     """The chunks of one streamed completion. See the module docstring for guarantees.
 
-    Example:
+    Examples:
         >>> async def show(backend, request):  # doctest: +SKIP
         ...     async with await backend.complete_stream(request) as stream:
         ...         async for chunk in stream:

@@ -1,10 +1,10 @@
 """A blocking facade over any backend, for scripts and notebooks without an event loop.
 
 Same behaviour as the async API (same types, same errors); the async backend runs on an
-event loop in a background daemon thread, so forgetting :meth:`SyncBackend.close` can
+event loop in a background daemon thread, so forgetting `SyncBackend.close` can
 never hang the interpreter at exit.
 
-Example:
+Examples:
     >>> from tachikoma_backends_core import sync, CompletionRequest, Message
     >>> with sync.create("mock") as backend:  # doctest: +SKIP
     ...     print(backend.complete(CompletionRequest(messages=[Message.user("Hi")])).text)
@@ -68,7 +68,7 @@ class _EventLoopThread:
 
 
 class SyncCompletionStream:
-    """Blocking iterator over a :class:`CompletionStream`; also a context manager."""
+    """Blocking iterator over a `CompletionStream`; also a context manager."""
 
     def __init__(self, loop: _EventLoopThread, stream: CompletionStream) -> None:
         self._loop = loop

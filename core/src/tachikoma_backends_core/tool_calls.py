@@ -33,7 +33,7 @@ _MISSING: Any = object()
 class ToolCall(ValidatedModel):
     """A model's request to run tool ``name`` with JSON ``arguments``.
 
-    Example:
+    Examples:
         >>> call = ToolCall(id="call_1", name="read_file", arguments='{"path": "/tmp/x"}')
         >>> call.get_string("path")
         '/tmp/x'
@@ -199,7 +199,7 @@ class _SuccessAccessor:
 class ToolResult(ValidatedModel):
     """The answer to a ``ToolCall``, sent back to the model in a ``Message.tool_result``.
 
-    Example:
+    Examples:
         >>> result = ToolResult.success("call_1", "read_file", "file contents")
         >>> result.success, result.content.as_text()
         (True, 'file contents')

@@ -1,11 +1,11 @@
 """Tool definitions: the name, description and JSON-schema parameters a model may call.
 
 Two ways to make one, both validated once, when built (``InvalidRequestError`` names the
-field): a chainable builder, for hand-written schemas, and :meth:`ToolDefinition.from_function`,
+field): a chainable builder, for hand-written schemas, and `ToolDefinition.from_function`,
 which reads a typed Python function and its docstring so the schema cannot drift from the
 code that runs the tool.
 
-Example:
+Examples:
     >>> tool = ToolDefinition.builder("read_file").required_string("path", "File path").build()
     >>> tool.parameters.to_json_schema()["required"]
     ['path']
@@ -41,7 +41,7 @@ class ToolParameters(ValidatedModel):
     """A tool's parameters: one JSON schema per parameter, in declaration order.
 
     ``defs`` holds the shared sub-schemas that properties ``$ref`` (``from_function`` puts
-    nested pydantic models there); :meth:`to_json_schema` emits it as ``$defs``.
+    nested pydantic models there); `to_json_schema` emits it as ``$defs``.
     """
 
     properties: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -89,7 +89,7 @@ class ToolDefinition(ValidatedModel):
 
     @classmethod
     def builder(cls, name: str) -> ToolDefinitionBuilder:
-        """Start building tool ``name``; see :class:`ToolDefinitionBuilder`."""
+        """Start building tool ``name``; see `ToolDefinitionBuilder`."""
         return ToolDefinitionBuilder(name)
 
     @classmethod
@@ -107,7 +107,7 @@ class ToolDefinition(ValidatedModel):
         fields, unless ``Annotated[X, Field(description=...)]`` already gives one.
         Parameters with a default, or whose type admits ``None``, are not required.
 
-        Example:
+        Examples:
             >>> def greet(who: str, times: int = 1) -> str:
             ...     '''Greet someone.
             ...
@@ -128,10 +128,10 @@ class ToolDefinition(ValidatedModel):
 
 
 class ToolDefinitionBuilder:
-    """Builds a :class:`ToolDefinition` step by step; every method returns the builder.
+    """Builds a `ToolDefinition` step by step; every method returns the builder.
 
     Mistakes (a duplicate or empty parameter name, an empty enum) are reported by
-    :meth:`build`, so a chain reads top to bottom and fails in one place.
+    `build`, so a chain reads top to bottom and fails in one place.
     """
 
     def __init__(self, name: str) -> None:

@@ -429,3 +429,23 @@ def test_sync_facade_raises_the_same_typed_errors(async_backend: str) -> None:
         assert facade.health_check() is False
         mock.clear_failure()
         assert facade.health_check() is True
+
+
+def test_loading_the_plugin_does_not_import_the_backend_module() -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from tachikoma_backends_core import registry\n"
+        "plugin = registry.get('mock')\n"
+        "assert 'tachikoma_backend_mock._backend' not in sys.modules, 'loaded too early'\n"
+        "backend = plugin.create()\n"
+        "assert 'tachikoma_backend_mock._backend' in sys.modules\n"
+        "print(backend)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "MockBackend" in result.stdout

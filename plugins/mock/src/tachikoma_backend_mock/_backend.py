@@ -57,7 +57,7 @@ def _package_version() -> str:
 class MockResponse:
     """A scripted reply. Immutable; the ``with_*`` methods return new replies.
 
-    Example:
+    Examples:
         >>> MockResponse.text("Hi").with_usage(Usage.new(3, 1)).usage.total_tokens
         4
     """
@@ -91,7 +91,7 @@ class MockResponse:
 class MockBackend(Backend):
     """In-memory backend with scripted replies. Safe to share between tasks and threads.
 
-    Example:
+    Examples:
         >>> backend = MockBackend()
         >>> backend.queue_response(MockResponse.text("Hello, world!"))
     """
@@ -136,7 +136,7 @@ class MockBackend(Backend):
             self._responses.append(response)
 
     def set_failure(self, error: BackendError) -> None:
-        """Fail every call with (a copy of) ``error`` until :meth:`clear_failure`."""
+        """Fail every call with (a copy of) ``error`` until `clear_failure`."""
         if not isinstance(error, BackendError):
             raise TypeError(f"set_failure takes a BackendError, not {type(error).__name__}")
         with self._lock:
