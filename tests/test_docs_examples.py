@@ -1,8 +1,8 @@
 """Every code example in the README and docs runs as shown.
 
 ``python`` blocks run, each in a fresh namespace, in one subprocess per page; ``pycon``
-blocks run through doctest, sharing one namespace per page. The plugin-authoring page shows files of a package rather than
-scripts, so its blocks are compiled, not run.
+blocks run through doctest, sharing one namespace per page. The plugin-authoring page
+shows files of a package rather than scripts, so its blocks are compiled, not run.
 """
 
 from __future__ import annotations
