@@ -36,12 +36,14 @@ def _parse_options(pairs: Sequence[str]) -> dict[str, str]:
 
 def _capabilities_line(name: str) -> str:
     try:
-        caps = registry.create(name).info.capabilities
+        backend = registry.create(name)
     except BackendError as error:
         return f"(not configured: {error.message})"
-    flags = [
-        flag for flag in ("streaming", "tool_calling", "vision", "json_mode") if getattr(caps, flag)
-    ]
+    try:
+        caps = backend.info.capabilities
+    finally:
+        anyio.run(backend.aclose)
+    flags = [f for f in ("streaming", "tool_calling", "vision", "json_mode") if getattr(caps, f)]
     return (
         f"{', '.join(flags) or 'no optional features'}; context {caps.max_context_tokens:,}, "
         f"output {caps.max_output_tokens:,} tokens"
