@@ -17,18 +17,20 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._backend import MockBackend as MockBackend
+    from ._backend import MockCall as MockCall
     from ._backend import MockResponse as MockResponse
     from ._plugin import MockConfig as MockConfig
     from ._plugin import plugin as plugin
 
 _EXPORTS = {
     "MockBackend": "._backend",
+    "MockCall": "._backend",
     "MockResponse": "._backend",
     "MockConfig": "._plugin",
     "plugin": "._plugin",
 }
 
-__all__ = ["MockBackend", "MockConfig", "MockResponse", "plugin"]
+__all__ = ["MockBackend", "MockCall", "MockConfig", "MockResponse", "plugin"]
 
 
 def __getattr__(name: str) -> Any:

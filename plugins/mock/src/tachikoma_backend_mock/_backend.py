@@ -33,12 +33,13 @@ from tachikoma_backends_core import (
     ImagePart,
     InvalidRequestError,
     ModelNotFoundError,
+    StreamProtocolError,
     ToolCall,
     ToolCallDelta,
     Usage,
 )
 
-__all__ = ["MockBackend", "MockResponse"]
+__all__ = ["MockBackend", "MockCall", "MockResponse"]
 
 MAX_CONTEXT_TOKENS = 100_000
 MAX_OUTPUT_TOKENS = 4_096
@@ -66,6 +67,10 @@ class MockResponse:
     tool_calls: tuple[ToolCall, ...] = ()
     usage: Usage = field(default_factory=lambda: Usage.new(100, 50))
     finish_reason: FinishReason | None = None
+    #: Chunks delivered before the stream breaks (``None``: it does not break).
+    break_after_chunks: int | None = None
+    #: What the broken stream raises; ``None`` ends it silently, without its final chunk.
+    stream_error: BackendError | None = None
 
     @classmethod
     def text(cls, content: str) -> MockResponse:
@@ -80,12 +85,31 @@ class MockResponse:
     def with_finish_reason(self, finish_reason: FinishReason) -> MockResponse:
         return replace(self, finish_reason=finish_reason)
 
+    def with_stream_failure(
+        self, error: BackendError | None = None, *, after_chunks: int = 1
+    ) -> MockResponse:
+        """Break the stream after ``after_chunks`` chunks: raise ``error``, or, when it is
+        ``None``, just stop (a connection cut before the final chunk).
+
+        A non-streamed ``complete`` of this reply fails the same way: the body never
+        arrived whole.
+        """
+        return replace(self, break_after_chunks=after_chunks, stream_error=error)
+
     @property
     def effective_finish_reason(self) -> FinishReason:
         """The given reason, else ``TOOL_CALLS`` when there are calls, else ``STOP``."""
         if self.finish_reason is not None:
             return self.finish_reason
         return FinishReason.TOOL_CALLS if self.tool_calls else FinishReason.STOP
+
+
+@dataclass(frozen=True)
+class MockCall:
+    """A request the mock received, and whether it was asked to stream it."""
+
+    request: CompletionRequest
+    streamed: bool
 
 
 class MockBackend(Backend):
@@ -120,8 +144,8 @@ class MockBackend(Backend):
         self._default_reply = default_reply
         self._chunk_delay = chunk_delay
         self._lock = threading.Lock()
-        self._responses: deque[MockResponse] = deque()
-        self._requests: list[CompletionRequest] = []
+        self._replies: deque[MockResponse | BackendError] = deque()
+        self._calls: list[MockCall] = []
         self._failure: BackendError | None = None
 
     @property
@@ -133,12 +157,17 @@ class MockBackend(Backend):
     def queue_response(self, response: MockResponse) -> None:
         """Answer the next request with ``response`` (first queued, first used)."""
         with self._lock:
-            self._responses.append(response)
+            self._replies.append(response)
+
+    def queue_failure(self, error: BackendError) -> None:
+        """Fail the next request (only that one) with ``error``, in queue order."""
+        _check_error(error, "queue_failure")
+        with self._lock:
+            self._replies.append(error)
 
     def set_failure(self, error: BackendError) -> None:
         """Fail every call with (a copy of) ``error`` until `clear_failure`."""
-        if not isinstance(error, BackendError):
-            raise TypeError(f"set_failure takes a BackendError, not {type(error).__name__}")
+        _check_error(error, "set_failure")
         with self._lock:
             self._failure = error
 
@@ -149,29 +178,29 @@ class MockBackend(Backend):
     def get_requests(self) -> list[CompletionRequest]:
         """Every request received (failed calls are not recorded), oldest first."""
         with self._lock:
-            return list(self._requests)
+            return [call.request for call in self._calls]
+
+    def get_calls(self) -> list[MockCall]:
+        """Like `get_requests`, with whether each request was streamed."""
+        with self._lock:
+            return list(self._calls)
 
     def last_request(self) -> CompletionRequest | None:
         with self._lock:
-            return self._requests[-1] if self._requests else None
+            return self._calls[-1].request if self._calls else None
 
     def clear_requests(self) -> None:
         with self._lock:
-            self._requests.clear()
+            self._calls.clear()
 
     # -- the contract -----------------------------------------------------------------
 
-    def _accept(self, request: CompletionRequest) -> tuple[MockResponse, str]:
+    def _accept(self, request: CompletionRequest, streamed: bool) -> tuple[MockResponse, str]:
         """Check ``request`` like a provider would, record it, and pick its reply."""
         with self._lock:
             failure = self._failure
         if failure is not None:
-            # A fresh copy each time, so repeated raises do not chain tracebacks or share notes.
-            error = copy.copy(failure)
-            notes = getattr(failure, "__notes__", None)
-            if notes is not None:
-                error.__notes__ = list(notes)  # type: ignore[attr-defined]  # 3.11+ attribute
-            raise error
+            raise _fresh_copy(failure)
         model = request.model or self._info.default_model
         if model not in self._info.available_models:
             raise ModelNotFoundError(
@@ -198,17 +227,22 @@ class MockBackend(Backend):
                     status_code=400,
                 )
         with self._lock:
-            self._requests.append(request)
-            if self._responses:
-                return self._responses.popleft(), model
+            scripted = self._replies.popleft() if self._replies else None
+            if isinstance(scripted, BackendError):
+                raise _fresh_copy(scripted)  # a failed call is not recorded, as with set_failure
+            self._calls.append(MockCall(request, streamed))
+        if scripted is not None:
+            return scripted, model
         reply = self._default_reply
         if request.json_mode:
             reply = json.dumps({"response": reply})
         return MockResponse.text(reply), model
 
     async def complete(self, request: CompletionRequest) -> CompletionResponse:
-        response, model = self._accept(request)
+        response, model = self._accept(request, streamed=False)
         await anyio.lowlevel.checkpoint()
+        if response.break_after_chunks is not None:
+            raise _fresh_copy(response.stream_error or _TRUNCATED)
         return CompletionResponse(
             content=response.content,
             tool_calls=list(response.tool_calls),
@@ -218,21 +252,46 @@ class MockBackend(Backend):
         )
 
     async def complete_stream(self, request: CompletionRequest) -> CompletionStream:
-        response, model = self._accept(request)
+        response, model = self._accept(request, streamed=True)
         await anyio.lowlevel.checkpoint()
         return CompletionStream(self._produce(response), model=model, provider="mock")
 
     async def _produce(self, response: MockResponse) -> AsyncIterator[CompletionChunk]:
-        for chunk in _chunks_of(response):
+        chunks = _chunks_of(response)
+        if response.break_after_chunks is not None:
+            chunks = chunks[: response.break_after_chunks]
+        for chunk in chunks:
             if self._chunk_delay:
                 await anyio.sleep(self._chunk_delay)
             else:
                 await anyio.lowlevel.checkpoint()
             yield chunk
+        if response.stream_error is not None:
+            raise _fresh_copy(response.stream_error)
+        # A silent break just ends here; CompletionStream reports the missing finish.
 
     async def health_check(self) -> bool:
         with self._lock:
             return self._failure is None
+
+
+_TRUNCATED = StreamProtocolError(
+    "the mock's scripted response was cut off before it finished", provider="mock"
+)
+
+
+def _check_error(error: object, method: str) -> None:
+    if not isinstance(error, BackendError):
+        raise TypeError(f"{method} takes a BackendError, not {type(error).__name__}")
+
+
+def _fresh_copy(error: BackendError) -> BackendError:
+    """A copy per raise, so repeated raises neither chain tracebacks nor share notes."""
+    fresh = copy.copy(error)
+    notes = getattr(error, "__notes__", None)
+    if notes is not None:
+        fresh.__notes__ = list(notes)  # type: ignore[attr-defined]  # a 3.11+ attribute
+    return fresh
 
 
 def _chunks_of(response: MockResponse) -> list[CompletionChunk]:
