@@ -23,7 +23,7 @@ demo: setup
 test: setup lint typecheck pytest docs
 
 pytest: setup
-	$(BIN)/pytest
+	$(BIN)/pytest --plugin=all
 
 lint: setup
 	$(BIN)/ruff check .

@@ -40,5 +40,6 @@ plugin = BackendPlugin(
     name="mock",
     config_model=MockConfig,
     factory=_create,
+    harness="tachikoma_backend_mock.harness:MockHarness",
     description="Scripted in-memory backend for tests and demos (no network, no key).",
 )

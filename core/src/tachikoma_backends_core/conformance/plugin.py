@@ -1,0 +1,44 @@
+"""pytest entry point (``pytest11: tachikoma``): adds ``--plugin`` and ``--live``.
+
+Inert unless ``--plugin`` is given: it then defines no fixture, collects nothing and
+imports nothing beyond this module, so projects that merely have Tachikoma installed pay
+nothing. With ``--plugin``, `_session.activate` registers the suite.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pytest
+
+PLUGIN_OPTION = "tachikoma_plugins"
+LIVE_OPTION = "tachikoma_live"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("tachikoma", "Tachikoma Backends conformance suite")
+    group.addoption(
+        "--plugin",
+        dest=PLUGIN_OPTION,
+        metavar="NAMES",
+        default=None,
+        help="run the conformance suite against these backend plugins "
+        "(comma-separated names, or 'all')",
+    )
+    group.addoption(
+        "--live",
+        dest=LIVE_OPTION,
+        action="store_true",
+        default=False,
+        help="run the conformance suite against the real services (credentials from the "
+        "environment); without it, every provider is scripted offline",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    selection = config.getoption(PLUGIN_OPTION)
+    if selection:
+        from ._session import activate
+
+        activate(config, selection, live=bool(config.getoption(LIVE_OPTION)))

@@ -1,0 +1,70 @@
+"""``pytest --plugin=...`` from outside the repo: the suite, its errors, and its inertness."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def run_pytest(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        check=False,
+    )
+
+
+def test_plugin_all_from_an_empty_directory_runs_and_passes(tmp_path: Path) -> None:
+    result = run_pytest(tmp_path, "--plugin=all", "-v")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "test_basic_completion[mock" in result.stdout
+    assert "test_request_error_maps_to_its_type[mock-" in result.stdout
+    assert "Tachikoma conformance" in result.stdout  # the summary table
+    assert "mock          errors" in result.stdout
+
+
+def test_unknown_plugin_fails_at_once_listing_the_known_ones(tmp_path: Path) -> None:
+    result = run_pytest(tmp_path, "--plugin=nope")
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR
+    assert "unknown backend plugin(s): nope; known plugins: mock" in result.stderr
+
+
+def test_live_without_a_live_service_skips_with_the_reason(tmp_path: Path) -> None:
+    result = run_pytest(tmp_path, "--plugin=mock", "--live", "-rs")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "MockHarness does not support --live" in result.stdout
+    assert "scripted trait: not run with --live" in result.stdout
+    assert " passed" not in result.stdout.splitlines()[-1]
+
+
+def test_without_plugin_the_suite_is_inert(tmp_path: Path) -> None:
+    (tmp_path / "test_own.py").write_text("def test_own():\n    assert True is not False\n")
+    result = run_pytest(tmp_path, "--fixtures", "-q")
+    assert "tachikoma_harness" not in result.stdout
+    collected = run_pytest(tmp_path, "--collect-only", "-q")
+    assert collected.stdout.splitlines()[0] == "test_own.py::test_own"
+    assert "1 test collected" in collected.stdout
+    probe = (
+        "import sys, pytest\n"
+        "pytest.main(['--collect-only', '-q', '-p', 'no:cacheprovider'])\n"
+        "loaded = [m for m in sys.modules if m.startswith('tachikoma_backends_core')]\n"
+        "print('LOADED', sorted(loaded))\n"
+    )
+    modules = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    line = next(x for x in modules.stdout.splitlines() if x.startswith("LOADED"))
+    # Only the entry module and its (import-free) package: no pydantic-backed module.
+    assert line == (
+        "LOADED ['tachikoma_backends_core', 'tachikoma_backends_core.conformance', "
+        "'tachikoma_backends_core.conformance.plugin']"
+    )
