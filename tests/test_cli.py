@@ -104,3 +104,26 @@ def test_console_script_streams_a_completion() -> None:
         check=False,
     )
     assert (result.returncode, result.stdout) == (0, "Mock response\n"), result.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "expected"),
+    [
+        (["conformance", "--plugin", "mock"], 0, "Tachikoma conformance"),
+        (["conformance", "--plugin", "nope"], 4, "known plugins: mock"),
+    ],
+    ids=["mock", "unknown"],
+)
+def test_conformance_runs_the_suite(
+    tmp_path: Path, argv: list[str], code: int, expected: str
+) -> None:
+    result = subprocess.run(
+        [str(TACHIKOMA), *argv, "--", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == code, result.stdout + result.stderr
+    assert expected in result.stdout + result.stderr

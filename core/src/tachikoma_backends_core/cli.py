@@ -1,4 +1,4 @@
-"""The ``tachikoma`` command: list plugins, stream a completion, check health.
+"""The ``tachikoma`` command: list plugins, stream a completion, check health, run the suite.
 
 Every failure prints one line (``tachikoma: error: ...``) and exits non-zero; secrets
 never reach the terminal because errors are redacted and configs are never printed.
@@ -7,11 +7,12 @@ never reach the terminal because errors are redacted and configs are never print
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from typing import TextIO
-
-import anyio
 
 from . import registry
 from .errors import BackendError
@@ -35,6 +36,8 @@ def _parse_options(pairs: Sequence[str]) -> dict[str, str]:
 
 
 def _capabilities_line(name: str) -> str:
+    import anyio
+
     try:
         backend = registry.create(name)
     except BackendError as error:
@@ -114,6 +117,22 @@ async def _health(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK if healthy else EXIT_FAILURE
 
 
+def _cmd_conformance(args: argparse.Namespace) -> int:
+    """Run the conformance suite: only the traits, wherever it is invoked.
+
+    In a child interpreter, so pytest imports (and rewrites the assertions of) the suite
+    itself, rather than finding this package already imported.
+    """
+    if importlib.util.find_spec("pytest") is None:
+        raise BackendError("the conformance suite runs under pytest: pip install pytest")
+    extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
+    with tempfile.TemporaryDirectory(prefix="tachikoma-conformance-") as empty:
+        argv = [f"--plugin={args.plugin}", "--rootdir", empty, "-p", "no:cacheprovider", empty]
+        if args.live:
+            argv.append("--live")
+        return subprocess.call([sys.executable, "-m", "pytest", *argv, *extra])
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tachikoma", description="Tachikoma Backends: one interface to LLM providers."
@@ -143,6 +162,17 @@ def _parser() -> argparse.ArgumentParser:
 
     health = commands.add_parser("health", help="check that backends answer")
     health.add_argument("-b", "--backend", help="plugin name (default: every plugin)")
+
+    conformance = commands.add_parser(
+        "conformance", help="run the conformance suite (needs pytest)"
+    )
+    conformance.add_argument(
+        "--plugin", default="all", help="comma-separated plugin names, or 'all' (default)"
+    )
+    conformance.add_argument("--live", action="store_true", help="against the real services")
+    conformance.add_argument(
+        "pytest_args", nargs=argparse.REMAINDER, help="further pytest arguments (after --)"
+    )
     return parser
 
 
@@ -156,6 +186,10 @@ def main(
     try:
         if args.command == "backends":
             return _cmd_backends(args, out)
+        if args.command == "conformance":
+            return _cmd_conformance(args)
+        import anyio  # not at the top: `backends --no-load` and `conformance` need none of it
+
         if args.command == "complete":
             return anyio.run(_complete, args, out, err)
         return anyio.run(_health, args, out)
