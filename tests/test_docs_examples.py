@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
-PACKAGE_FILE_PAGES = {"docs/plugins/writing-a-plugin.md"}
+PACKAGE_FILE_PAGES = {"docs/plugins/writing-a-plugin.md", "docs/conformance.md"}
 BLOCK = re.compile(r"^```(python|pycon)\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
 RUNNER = """

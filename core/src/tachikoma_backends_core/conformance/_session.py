@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from tachikoma_backends_core import registry
@@ -151,6 +152,7 @@ class _Suite:
         for mark in request.node.iter_markers(REQUIRES_MARK):
             for capability in mark.args:
                 if not getattr(capabilities, capability):
+                    anyio.run(backend.aclose)  # unused: close it before skipping
                     pytest.skip(f"{backend.info.name} does not declare {capability}")
         return backend
 
@@ -161,7 +163,8 @@ class _Suite:
         if "tachikoma_plugin" not in properties:
             return
         key = (str(properties["tachikoma_plugin"]), str(properties["tachikoma_area"]))
-        if report.when == "call" or (report.when == "setup" and not report.passed):
+        if report.when == "call" or not report.passed:
+            # A failed teardown counts too: the trait passed, its clean-up did not.
             self.counts[key][report.outcome] += 1
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
