@@ -135,6 +135,12 @@ class ParrotConfig(PluginConfig):
 
 
 class ParrotHarness(ConformanceHarness):
+    supports_live = True
+    live_environment = ("PARROT_API_KEY",)
+
+    def create_live_backend(self):
+        return ParrotBackend(Service())
+
     def create_backend(self, **config):
         self.service = Service()
         return ParrotBackend(self.service)
@@ -192,11 +198,14 @@ def scratch_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return python
 
 
-def run_suite(python: Path, tmp_path: Path, bug: str) -> subprocess.CompletedProcess[str]:
+def run_suite(
+    python: Path, tmp_path: Path, bug: str, *extra: str
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env.pop("PARROT_API_KEY", None)
     env["PARROT_BUG"] = bug
     return subprocess.run(
-        [str(python), "-m", "pytest", "--plugin=all", "-p", "no:cacheprovider", "-q"],
+        [str(python), "-m", "pytest", "--plugin=all", "-p", "no:cacheprovider", "-q", *extra],
         cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env, check=False,
     )  # fmt: skip
 
@@ -227,3 +236,10 @@ def test_a_wrong_plugin_fails_saying_what_is_wrong(
     failed = [line for line in result.stdout.splitlines() if line.startswith("FAILED")]
     assert any(failing_trait in line for line in failed), result.stdout
     assert message in result.stdout, result.stdout
+
+
+def test_live_without_the_key_skips_with_the_reason(scratch_python: Path, tmp_path: Path) -> None:
+    result = run_suite(scratch_python, tmp_path, "", "--live", "-rs")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "--live needs PARROT_API_KEY in the environment" in result.stdout
+    assert "passed" not in result.stdout.splitlines()[-1]
