@@ -163,3 +163,8 @@ def test_reading_arguments_does_not_change_equality() -> None:
     assert a.get_string("path") == "x"
     assert a == b
     assert hash(a) == hash(b)
+
+
+def test_natural_finish_reason() -> None:
+    assert FinishReason.natural(has_tool_calls=True) is FinishReason.TOOL_CALLS
+    assert FinishReason.natural(has_tool_calls=False) is FinishReason.STOP

@@ -38,6 +38,11 @@ class FinishReason(str, Enum):
     STOP_SEQUENCE = "stop_sequence"
     ERROR = "error"
 
+    @classmethod
+    def natural(cls, has_tool_calls: bool) -> FinishReason:
+        """Why a model that ended on its own stopped: ``TOOL_CALLS`` if it called tools."""
+        return cls.TOOL_CALLS if has_tool_calls else cls.STOP
+
 
 class Usage(ValidatedModel):
     """Tokens a call consumed, as the provider reported them.

@@ -133,9 +133,7 @@ class ScriptedReply:
 
     @property
     def effective_finish_reason(self) -> FinishReason:
-        if self.finish_reason is not None:
-            return self.finish_reason
-        return FinishReason.TOOL_CALLS if self.tool_calls else FinishReason.STOP
+        return self.finish_reason or FinishReason.natural(bool(self.tool_calls))
 
 
 @dataclass(frozen=True)

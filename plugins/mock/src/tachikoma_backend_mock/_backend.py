@@ -98,10 +98,8 @@ class MockResponse:
 
     @property
     def effective_finish_reason(self) -> FinishReason:
-        """The given reason, else ``TOOL_CALLS`` when there are calls, else ``STOP``."""
-        if self.finish_reason is not None:
-            return self.finish_reason
-        return FinishReason.TOOL_CALLS if self.tool_calls else FinishReason.STOP
+        """The given reason, else ``FinishReason.natural`` for the tool calls."""
+        return self.finish_reason or FinishReason.natural(bool(self.tool_calls))
 
 
 @dataclass(frozen=True)

@@ -74,7 +74,7 @@ class MockHarness(ConformanceHarness):
                 content=reply.text,
                 tool_calls=tuple(reply.tool_calls),
                 usage=reply.usage,
-                finish_reason=reply.effective_finish_reason,
+                finish_reason=reply.finish_reason,
             )
         )
 
