@@ -1,10 +1,6 @@
 """The plugin registry: metadata-only listing, lazy loading, and per-plugin failures.
 
-Fake plugin distributions are written to ``tmp_path`` as ``<name>-<version>.dist-info``
-folders (``METADATA`` + ``entry_points.txt``) next to their module files, and that folder
-is put on ``sys.path``; ``importlib.metadata`` then discovers them exactly like installed
-distributions. Every module name carries a per-test suffix because ``sys.modules`` caches
-imports, and the fixture removes the modules it created when the test ends.
+Fake plugin distributions come from the ``site`` fixture (``conftest.py``).
 """
 
 from __future__ import annotations
@@ -13,11 +9,9 @@ import importlib
 import os
 import subprocess
 import sys
-import textwrap
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -27,65 +21,14 @@ from tachikoma_backends_core.errors import PluginLoadError
 from tachikoma_backends_core.messages import Message
 from tachikoma_backends_core.plugin import BackendPlugin
 from tachikoma_backends_core.registry import (
-    ENTRY_POINT_GROUP,
     PLUGINS_ENV_VAR,
     PluginInfo,
     Registry,
     default_registry,
 )
 
-# --- fake distributions ---------------------------------------------------------------------
-
-
-@dataclass
-class FakeSite:
-    """A directory on ``sys.path`` that fake plugin distributions are written into."""
-
-    path: Path
-    suffix: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
-    modules: list[str] = field(default_factory=list)
-
-    def module(self, stem: str) -> str:
-        """A module name unique to this test: ``stem`` plus the site's suffix."""
-        return f"{stem}_{self.suffix}"
-
-    def make_dist(
-        self,
-        name: str,
-        version: str,
-        entry_points: dict[str, str],
-        modules: dict[str, str],
-    ) -> None:
-        """Write distribution ``name`` declaring ``entry_points`` and holding ``modules``.
-
-        ``entry_points`` maps plugin name -> ``"module:attribute"`` in the
-        ``tachikoma.backends`` group; ``modules`` maps module name -> source code.
-        """
-        dist_info = self.path / f"{name.replace('-', '_')}-{version}.dist-info"
-        dist_info.mkdir()
-        (dist_info / "METADATA").write_text(
-            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n", encoding="utf-8"
-        )
-        lines = [f"[{ENTRY_POINT_GROUP}]", *(f"{k} = {v}" for k, v in entry_points.items())]
-        (dist_info / "entry_points.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-        for module, source in modules.items():
-            (self.path / f"{module}.py").write_text(textwrap.dedent(source), encoding="utf-8")
-            self.modules.append(module)
-        # The path finder caches directory listings; new module files must be seen.
-        importlib.invalidate_caches()
-
-
-@pytest.fixture
-def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSite]:
-    monkeypatch.delenv(PLUGINS_ENV_VAR, raising=False)
-    path = tmp_path / "site-packages"
-    path.mkdir()
-    monkeypatch.syspath_prepend(str(path))
-    fake = FakeSite(path)
-    yield fake
-    for module in fake.modules:
-        sys.modules.pop(module, None)
-
+if TYPE_CHECKING:
+    from conftest import FakeSite
 
 GOOD_PLUGIN = """\
 from __future__ import annotations
@@ -675,7 +618,7 @@ from tachikoma_backends_core import Backend
 backend = registry.create("mock")
 assert isinstance(backend, Backend), backend
 assert "tachikoma_backend_mock" in sys.modules
-print("created:", type(backend).__name__, backend.info.name)
+print("created:", type(backend.inner).__name__, backend.info.name)
 """
 
 

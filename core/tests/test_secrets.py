@@ -66,11 +66,12 @@ def _shown(obj: object) -> str:
 
 
 def test_config_and_backend_never_show_the_key() -> None:
-    backend = PLUGIN.create(api_key=SENTINEL)
+    managed = PLUGIN.create(api_key=SENTINEL)
+    backend = managed.inner
     assert isinstance(backend, AcmeBackend)
     assert backend.config.api_key is not None
     assert backend.config.api_key.get_secret_value() == SENTINEL
-    for obj in (backend.config, backend, PLUGIN, backend.config.model_dump_json()):
+    for obj in (backend.config, backend, managed, PLUGIN, backend.config.model_dump_json()):
         assert SENTINEL not in _shown(obj)
 
 

@@ -37,6 +37,8 @@ from pydantic import SecretStr, model_validator
 from ._validation import ValidatedModel
 from .backend import Backend
 from .errors import BackendError, ConfigurationError, InvalidRequestError, register_secret
+from .managed import ManagedBackend
+from .retry import RetryPolicy
 
 __all__ = ["BackendPlugin", "EnvVar", "PluginConfig"]
 
@@ -131,8 +133,14 @@ class BackendPlugin(Generic[ConfigT]):
         """Validate ``config`` (plus environment defaults) into the plugin's config model."""
         return self.config_model(**config)
 
-    def create(self, config: ConfigT | None = None, /, **overrides: Any) -> Backend:
-        """Build a backend from a config object, or from keyword settings."""
+    def create(self, config: ConfigT | None = None, /, **overrides: Any) -> ManagedBackend[Any]:
+        """Build a backend from a config object, or from keyword settings.
+
+        The provider's backend comes back wrapped in a `ManagedBackend`: the installed
+        hooks see its calls, and the core's retry loop retries what is retryable, as
+        often as the config's ``max_retries`` says (no field: no retries). Plugins never
+        retry themselves. The provider's own object is ``backend.inner``.
+        """
         if config is None:
             config = self.configure(**overrides)
         elif overrides:
@@ -151,4 +159,8 @@ class BackendPlugin(Generic[ConfigT]):
                 f"plugin {self.name!r} factory returned {type(backend).__name__}, not a Backend",
                 provider=self.name,
             )
-        return backend
+        max_retries = getattr(config, "max_retries", None)
+        retry_policy = (
+            RetryPolicy.from_max_retries(max_retries) if isinstance(max_retries, int) else None
+        )
+        return ManagedBackend(backend, retry_policy=retry_policy)

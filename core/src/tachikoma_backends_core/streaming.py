@@ -8,7 +8,10 @@ every backend the same guarantees:
 * every failure during iteration is a ``BackendError`` (anything else becomes a
   ``StreamProtocolError`` with the original as its cause);
 * a stream that ends without a chunk carrying ``finish_reason`` is truncated, and says so;
-* ``await stream.collect()`` returns the whole response, including chunks already read.
+* ``await stream.collect()`` returns the whole response, including chunks already read;
+* ``stream.usage`` is the usage so far: the final one once it arrived, before that what
+  the provider reported early (e.g. Anthropic's input tokens at the start), so a
+  cancelled stream still accounts for what it cost.
 
 The per-chunk cost is one call into the upstream iterator plus a few attribute updates;
 nothing is validated per chunk.
@@ -112,7 +115,7 @@ class CompletionStream:
         ...     return await stream.collect()
     """
 
-    __slots__ = ("_accumulator", "_chunks", "_closed", "_on_close")
+    __slots__ = ("_accumulator", "_chunks", "_closed", "_on_close", "_usage_so_far")
 
     def __init__(
         self,
@@ -121,9 +124,21 @@ class CompletionStream:
         model: str,
         provider: str | None = None,
         on_close: Callable[[], Awaitable[None]] | None = None,
+        usage_so_far: Callable[[], Usage | None] | None = None,
     ) -> None:
+        """Wrap ``chunks``.
+
+        Args:
+            chunks: the backend's chunk iterator; closed (``aclose``) with the stream.
+            model: the model answering (for the collected response).
+            provider: the backend's name, for errors.
+            on_close: awaited once when the stream closes (release a connection, a permit).
+            usage_so_far: what the provider reported before the final usage, if anything;
+                read by `usage` until the final usage arrives.
+        """
         self._chunks = chunks
         self._on_close = on_close
+        self._usage_so_far = usage_so_far
         self._closed = False
         self._accumulator = StreamAccumulator(model, provider)
 
@@ -147,6 +162,13 @@ class CompletionStream:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def usage(self) -> Usage | None:
+        """The final usage once it arrived; before that, what the provider reported so far."""
+        if self._accumulator.usage is not None:
+            return self._accumulator.usage
+        return self._usage_so_far() if self._usage_so_far is not None else None
 
     def __aiter__(self) -> CompletionStream:
         return self

@@ -35,6 +35,7 @@ from tachikoma_backends_core import (
     registry,
     sync,
 )
+from tachikoma_backends_core.managed import ManagedBackend
 
 VIA = pytest.mark.parametrize("via", ["complete", "stream"])
 READ = ToolCall(id="call_1", name="read_file", arguments='{"path": "/tmp/test"}')
@@ -104,7 +105,8 @@ async def test_queued_responses_come_back_in_order_then_the_default(via: str) ->
 )
 async def test_default_reply_is_configurable(make: Callable[[], Backend]) -> None:
     backend = make()
-    assert isinstance(backend, MockBackend)
+    mock = backend.inner if isinstance(backend, ManagedBackend) else backend
+    assert isinstance(mock, MockBackend)
     response = await backend.complete(_request())
     assert (response.content, response.finish_reason) == ("Configured", FinishReason.STOP)
 
@@ -396,7 +398,9 @@ ASYNC_BACKENDS = pytest.mark.parametrize("async_backend", ["asyncio", "trio"])
 @ASYNC_BACKENDS
 def test_sync_facade_completes_streams_and_checks_health(async_backend: str) -> None:
     with sync.create("mock", async_backend=async_backend) as facade:
-        mock = facade.backend
+        managed = facade.backend
+        assert isinstance(managed, ManagedBackend)
+        mock = managed.inner
         assert isinstance(mock, MockBackend)
         for scripted in ("Hello, world!", TEXT, TEXT):
             mock.queue_response(MockResponse.text(scripted).with_tool_call(READ))
@@ -419,7 +423,9 @@ def test_sync_facade_raises_the_same_typed_errors(async_backend: str) -> None:
     with sync.create("mock", async_backend=async_backend) as facade:
         with pytest.raises(InvalidRequestError, match="max_tokens"):
             facade.complete(_request(max_tokens=5_000))
-        mock = facade.backend
+        managed = facade.backend
+        assert isinstance(managed, ManagedBackend)
+        mock = managed.inner
         assert isinstance(mock, MockBackend)
         mock.set_failure(RateLimitError("Rate limited", retry_after=60))
         for call in (facade.complete, facade.complete_stream):

@@ -21,11 +21,14 @@ class MockConfig(PluginConfig):
         model: the model name the mock reports (and the only one it accepts).
         default_reply: the text answered when no response is queued.
         chunk_delay: seconds to wait between streamed chunks (to exercise cancellation).
+        max_retries: retries of the core's retry loop for retryable failures you script
+            (``0``, the default, keeps scripted failures visible to the test).
     """
 
     model: str = Field(default="mock-model", min_length=1)
     default_reply: str = "Mock response"
     chunk_delay: float = Field(default=0.0, ge=0.0, le=60.0)
+    max_retries: int = Field(default=0, ge=0, le=10)
 
 
 def _create(config: MockConfig) -> MockBackend:
