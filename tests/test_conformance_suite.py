@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -35,7 +36,9 @@ def test_plugin_all_from_an_empty_directory_runs_and_passes(tmp_path: Path) -> N
 def test_unknown_plugin_fails_at_once_listing_the_known_ones(tmp_path: Path) -> None:
     result = run_pytest(tmp_path, "--plugin=nope")
     assert result.returncode == pytest.ExitCode.USAGE_ERROR
-    assert "unknown backend plugin(s): nope; known plugins: mock" in result.stderr
+    assert "unknown backend plugin(s): nope; known plugins: " in result.stderr
+    known = result.stderr.split("known plugins: ", 1)[1].split()[0:10]
+    assert "mock" in [name.strip(",") for name in known]
 
 
 def test_live_without_a_live_service_skips_with_the_reason(tmp_path: Path) -> None:
@@ -68,3 +71,28 @@ def test_without_plugin_the_suite_is_inert(tmp_path: Path) -> None:
         "LOADED ['tachikoma_backends_core', 'tachikoma_backends_core.conformance', "
         "'tachikoma_backends_core.conformance.plugin']"
     )
+
+
+def test_the_report_lists_only_the_traits_that_ran(tmp_path: Path) -> None:
+    report = tmp_path / "out" / "report.json"
+    result = run_pytest(
+        tmp_path, "--plugin=mock", "-k", "basic_completion", f"--conformance-report={report}"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    (mock,) = json.loads(report.read_text())["plugins"]
+    assert [trait["trait"] for trait in mock["traits"]] == ["test_basic_completion"] * len(
+        mock["traits"]
+    )
+    assert mock["summary"] == {
+        "passed": len(mock["traits"]),
+        "failed": 0,
+        "xfailed": 0,
+        "skipped": 0,
+    }
+    assert f"conformance report written to {report}" in result.stdout
+
+
+def test_the_report_option_needs_plugins(tmp_path: Path) -> None:
+    result = run_pytest(tmp_path, "--conformance-report=x.json")
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR
+    assert "--conformance-report needs --plugin" in result.stderr

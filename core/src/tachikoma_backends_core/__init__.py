@@ -14,6 +14,9 @@ if TYPE_CHECKING:
     from .backend import Backend as Backend
     from .backend import BackendCapabilities as BackendCapabilities
     from .backend import BackendInfo as BackendInfo
+    from .clock import Clock as Clock
+    from .clock import FakeClock as FakeClock
+    from .clock import SystemClock as SystemClock
     from .completion import CompletionChunk as CompletionChunk
     from .completion import CompletionRequest as CompletionRequest
     from .completion import CompletionResponse as CompletionResponse
@@ -21,6 +24,10 @@ if TYPE_CHECKING:
     from .completion import Usage as Usage
     from .content import ImagePart as ImagePart
     from .content import TextPart as TextPart
+    from .context import ContextConfig as ContextConfig
+    from .context import ContextState as ContextState
+    from .context import ContextTracker as ContextTracker
+    from .context import ContextUsage as ContextUsage
     from .errors import AuthenticationError as AuthenticationError
     from .errors import BackendError as BackendError
     from .errors import BackendTimeoutError as BackendTimeoutError
@@ -37,6 +44,11 @@ if TYPE_CHECKING:
     from .errors import ServerError as ServerError
     from .errors import StreamProtocolError as StreamProtocolError
     from .errors import ToolArgumentError as ToolArgumentError
+    from .hooks import Hooks as Hooks
+    from .hooks import hookimpl as hookimpl
+    from .managed import ManagedBackend as ManagedBackend
+    from .manifest import CONTRACT_VERSION as CONTRACT_VERSION
+    from .manifest import PluginManifest as PluginManifest
     from .messages import ContentPart as ContentPart
     from .messages import Message as Message
     from .messages import Role as Role
@@ -45,10 +57,22 @@ if TYPE_CHECKING:
     from .plugin import PluginConfig as PluginConfig
     from .predefined_tools import all_predefined_tools as all_predefined_tools
     from .predefined_tools import predefined_tool as predefined_tool
+    from .rate_limit import AdaptiveRateLimiter as AdaptiveRateLimiter
+    from .rate_limit import Allow as Allow
+    from .rate_limit import Permit as Permit
+    from .rate_limit import RateLimitConfig as RateLimitConfig
+    from .rate_limit import RateLimitDecision as RateLimitDecision
+    from .rate_limit import RateLimiter as RateLimiter
+    from .rate_limit import RateLimiterStats as RateLimiterStats
+    from .rate_limit import Wait as Wait
     from .registry import PluginInfo as PluginInfo
     from .registry import Registry as Registry
+    from .retry import RetryPolicy as RetryPolicy
     from .streaming import CompletionStream as CompletionStream
     from .streaming import StreamAccumulator as StreamAccumulator
+    from .tokens import SimpleTokenCounter as SimpleTokenCounter
+    from .tokens import TiktokenCounter as TiktokenCounter
+    from .tokens import TokenCounter as TokenCounter
     from .tool_calls import ToolCall as ToolCall
     from .tool_calls import ToolCallDelta as ToolCallDelta
     from .tool_calls import ToolChoice as ToolChoice
@@ -98,6 +122,26 @@ _EXPORTS: dict[str, str] = {
         "tool_calls",
     ),
     **dict.fromkeys(["ToolDefinition", "ToolDefinitionBuilder", "ToolParameters"], "tools"),
+    **dict.fromkeys(["Clock", "FakeClock", "SystemClock"], "clock"),
+    **dict.fromkeys(["ContextConfig", "ContextState", "ContextTracker", "ContextUsage"], "context"),
+    **dict.fromkeys(["Hooks", "hookimpl"], "hooks"),
+    **dict.fromkeys(["ManagedBackend"], "managed"),
+    **dict.fromkeys(["CONTRACT_VERSION", "PluginManifest"], "manifest"),
+    **dict.fromkeys(["RetryPolicy"], "retry"),
+    **dict.fromkeys(["SimpleTokenCounter", "TiktokenCounter", "TokenCounter"], "tokens"),
+    **dict.fromkeys(
+        [
+            "AdaptiveRateLimiter",
+            "Allow",
+            "Permit",
+            "RateLimitConfig",
+            "RateLimitDecision",
+            "RateLimiter",
+            "RateLimiterStats",
+            "Wait",
+        ],
+        "rate_limit",
+    ),
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])

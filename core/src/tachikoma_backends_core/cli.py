@@ -64,6 +64,14 @@ def _cmd_backends(args: argparse.Namespace, out: TextIO) -> int:
             print(f"{'':<12} load error: {info.error.message}", file=out)
         elif not args.no_load:
             print(f"{'':<12} {_capabilities_line(info.name)}", file=out)
+        else:  # metadata only: what the manifest declares
+            declared = info.manifest.capabilities
+            claims = (
+                "capabilities not declared"
+                if declared is None
+                else ", ".join(sorted(declared)) or "no optional features"
+            )
+            print(f"{'':<12} contract {info.manifest.contract}; {claims}", file=out)
     return EXIT_FAILURE if any(not info.ok for info in infos) else EXIT_OK
 
 

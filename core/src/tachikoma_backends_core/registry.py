@@ -24,10 +24,17 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from .errors import PluginLoadError
+from .manifest import (
+    MANIFEST_ENTRY_POINT_GROUP,
+    ManifestError,
+    PluginManifest,
+    contract_problem,
+    parse_manifest,
+)
 
 if TYPE_CHECKING:
     from .backend import Backend
@@ -53,8 +60,9 @@ PLUGINS_ENV_VAR = "TACHIKOMA_PLUGINS"
 class PluginInfo:
     """An installed plugin, as its distribution's metadata describes it.
 
-    ``error`` is set when the plugin cannot be used (a name conflict found while
-    listing, or, from `Registry.check`, a failure to load).
+    ``error`` is set when the plugin cannot be used (a name conflict or an unreadable or
+    unsupported manifest found while listing, or, from `Registry.check`, a failure to
+    load). ``manifest`` is the plugin's declared contract version and capabilities.
     """
 
     name: str
@@ -62,6 +70,7 @@ class PluginInfo:
     version: str | None
     entry_point: str
     error: PluginLoadError | None = None
+    manifest: PluginManifest = field(default_factory=PluginManifest)
 
     @property
     def ok(self) -> bool:
@@ -76,12 +85,50 @@ class PluginInfo:
 
 def _info(entry_point: importlib.metadata.EntryPoint) -> PluginInfo:
     dist = entry_point.dist
+    manifest, error = _manifest(entry_point)
     return PluginInfo(
         name=entry_point.name,
         distribution=None if dist is None else dist.name,
         version=None if dist is None else dist.version,
         entry_point=entry_point.value,
+        error=error,
+        manifest=manifest,
     )
+
+
+def _manifest(
+    entry_point: importlib.metadata.EntryPoint,
+) -> tuple[PluginManifest, PluginLoadError | None]:
+    """The plugin's manifest, from its own distribution's metadata, and why it is refused."""
+    dist = entry_point.dist
+    name = entry_point.name
+    declared = None
+    if dist is not None:
+        declared = next(
+            (
+                candidate.value
+                for candidate in dist.entry_points
+                if candidate.group == MANIFEST_ENTRY_POINT_GROUP and candidate.name == name
+            ),
+            None,
+        )
+    if declared is None:
+        return PluginManifest(), None
+    distribution = None if dist is None else dist.name
+    try:
+        manifest = parse_manifest(declared)
+    except ManifestError as exc:
+        error = PluginLoadError(
+            f"plugin {name!r} has an invalid manifest {declared!r} "
+            f"([{MANIFEST_ENTRY_POINT_GROUP}] in {distribution}): {exc}",
+            plugin=name,
+            distribution=distribution,
+        )
+        return PluginManifest(), error
+    problem = contract_problem(name, manifest)
+    if problem is None:
+        return manifest, None
+    return manifest, PluginLoadError(problem, plugin=name, distribution=distribution)
 
 
 @functools.cache
@@ -182,10 +229,16 @@ class Registry:
             raise self._conflict(name, entry_points)
         return entry_points[0]
 
+    def info(self, name: str) -> PluginInfo:
+        """The metadata of plugin ``name`` (manifest included), without importing it."""
+        return _info(self._resolve(name))
+
     def get(self, name: str) -> BackendPlugin[Any]:
         """Load (once) and return the plugin called ``name``."""
         entry_point = self._resolve(name)
         info = _info(entry_point)
+        if info.error is not None:
+            raise info.error
         key = (name, info.distribution, info.entry_point)
         plugin = self._loaded.get(key)
         if plugin is None:

@@ -4,15 +4,23 @@
   known ones) and adds the trait module to what pytest collects, so the suite runs from
   any directory, alongside a project's own tests;
 * parametrises every trait over the selected plugins (ids ``test_x[mock]``);
-* gives traits their harness and backend, skipping traits whose capability the plugin
-  does not declare, and scripted traits under ``--live``;
-* ends the run with a plugin x area table of pass / fail / skip counts.
+* runs for each plugin only the traits of its declared contract version, refuses a
+  plugin whose contract this core cannot drive, and turns the harness's
+  ``expected_failures`` into strict xfails with their reasons;
+* gives traits their harness and a backend (retries disabled, no installed hook
+  extensions), skipping traits whose capability the plugin does not declare, and
+  scripted traits under ``--live``;
+* guards the network while offline traits run: a non-loopback connection fails the trait;
+* ends the run with a plugin x area table and the warnings, and writes the JSON report
+  (``--conformance-report``).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections import Counter, defaultdict
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +30,25 @@ import pytest
 from tachikoma_backends_core import registry
 from tachikoma_backends_core.backend import Backend
 from tachikoma_backends_core.errors import PluginLoadError
+from tachikoma_backends_core.hooks import Hooks
+from tachikoma_backends_core.managed import ManagedBackend
+from tachikoma_backends_core.manifest import CAPABILITY_NAMES
+from tachikoma_backends_core.registry import PluginInfo
 
+from ._network_guard import guard_network
+from ._report import SkipCategory, TraitRecord, build_report, write_report
 from .harness import ConformanceHarness
 
 AREA_MARK = "tachikoma_area"
 REQUIRES_MARK = "tachikoma_requires"
 LIVE_MARK = "tachikoma_live"
-_SELECTED = pytest.StashKey[list[str]]()
-_LIVE = pytest.StashKey[bool]()
+SINCE_MARK = "tachikoma_since"
+_SETTINGS = pytest.StashKey[dict[str, Any]]()
 
 
-def activate(config: pytest.Config, selection: str, *, live: bool) -> None:
+def activate(
+    config: pytest.Config, selection: str, *, live: bool, report_path: str | None = None
+) -> None:
     """Select plugins, register the suite's hooks and fixtures, and collect the traits."""
     known = registry.names()
     if selection.strip() == "all":
@@ -50,12 +66,12 @@ def activate(config: pytest.Config, selection: str, *, live: bool) -> None:
                 f"--plugin: unknown backend plugin(s): {', '.join(unknown) or '(none given)'}; "
                 f"known plugins: {', '.join(known) or 'none installed'}"
             )
-    config.stash[_SELECTED] = selected
-    config.stash[_LIVE] = live
+    config.stash[_SETTINGS] = {"selected": selected, "live": live, "report": report_path}
     for line in (
         f"{AREA_MARK}(name): the conformance area a trait belongs to (summary table)",
         f"{REQUIRES_MARK}(*capabilities): skip unless the plugin declares them",
         f"{LIVE_MARK}: the trait also runs against the real service under --live",
+        f"{SINCE_MARK}(version): the Backend contract version that introduced the trait",
     ):
         config.addinivalue_line("markers", line)
     config.pluginmanager.register(_Suite(config), "tachikoma-conformance")
@@ -64,18 +80,20 @@ def activate(config: pytest.Config, selection: str, *, live: bool) -> None:
     config.args.append(str(Path(traits.__file__)))
 
 
-def _load_harness(plugin_name: str, request: pytest.FixtureRequest) -> ConformanceHarness:
+@functools.cache
+def _harness_type(plugin_name: str) -> type[ConformanceHarness]:
+    """The plugin's harness class (loaded once per run: every trait needs it)."""
     plugin = registry.get(plugin_name)
     if plugin.harness is None:
-        pytest.fail(
+        raise PluginLoadError(
             f"plugin {plugin_name!r} declares no conformance harness "
             "(BackendPlugin(harness='package.module:HarnessClass'))",
-            pytrace=False,
+            plugin=plugin_name,
         )
     module_name, _, attribute = plugin.harness.partition(":")
     try:
         harness_type = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as exc:
+    except Exception as exc:  # any import-time error fails this plugin's traits only
         raise PluginLoadError(
             f"plugin {plugin_name!r} harness {plugin.harness!r} cannot be loaded: {exc}",
             plugin=plugin_name,
@@ -85,16 +103,48 @@ def _load_harness(plugin_name: str, request: pytest.FixtureRequest) -> Conforman
             f"plugin {plugin_name!r} harness {plugin.harness!r} is not a ConformanceHarness",
             plugin=plugin_name,
         )
-    return harness_type(request)
+    return harness_type
+
+
+def _plugin_of(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    plugin = callspec.params.get("tachikoma_plugin") if callspec else None
+    return None if plugin is None else str(plugin)
+
+
+def _since(item: pytest.Item) -> int:
+    mark = item.get_closest_marker(SINCE_MARK)
+    return int(mark.args[0]) if mark else 1
+
+
+def declared_capabilities(info: PluginInfo, backend: Backend) -> set[str]:
+    """The capabilities a plugin claims: its manifest's, else its ``info``'s flags."""
+    if info.manifest.capabilities is not None:
+        return set(info.manifest.capabilities)
+    flags = backend.info.capabilities
+    return {name for name in CAPABILITY_NAMES if getattr(flags, name)}
 
 
 class _Suite:
     """Hooks and fixtures of an active conformance run."""
 
     def __init__(self, config: pytest.Config) -> None:
-        self.selected = config.stash[_SELECTED]
-        self.live = config.stash[_LIVE]
+        settings = config.stash[_SETTINGS]
+        self.selected: list[str] = settings["selected"]
+        self.live: bool = settings["live"]
+        self.report_path: str | None = settings["report"]
+        self.infos: dict[str, PluginInfo] = {}
+        for name in self.selected:
+            try:
+                self.infos[name] = registry.default_registry.info(name)
+            except PluginLoadError as error:
+                self.infos[name] = PluginInfo(name, None, None, "?", error=error)
         self.counts: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+        self.records: dict[str, TraitRecord] = {}
+        self.skip_categories: dict[str, SkipCategory] = {}
+        self.warnings: dict[str, list[str]] = defaultdict(list)
+        self.violations: dict[str, list[str]] = {}
+        self.refused_xfails: dict[str, str] = {}
 
     # -- collection -----------------------------------------------------------------
 
@@ -105,16 +155,51 @@ class _Suite:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        expected: dict[str, dict[str, str]] = {}
         for item in items:
-            callspec = getattr(item, "callspec", None)
-            plugin = callspec.params.get("tachikoma_plugin") if callspec else None
+            plugin = _plugin_of(item)
             if plugin is None:
                 continue
             area = item.get_closest_marker(AREA_MARK)
             item.user_properties.append(("tachikoma_plugin", plugin))
             item.user_properties.append(("tachikoma_area", area.args[0] if area else "other"))
+            if plugin not in expected:
+                try:
+                    expected[plugin] = dict(_harness_type(plugin).expected_failures)
+                except PluginLoadError:
+                    expected[plugin] = {}  # reported by the harness fixture, per trait
+            trait = getattr(item, "originalname", item.name)
+            reason = expected[plugin].get(trait)
+            if reason is None:
+                continue
+            if not reason.strip():
+                self.refused_xfails[item.nodeid] = (
+                    f"{plugin}: expected_failures[{trait!r}] has no reason; "
+                    "an expected failure must say why"
+                )
+            else:
+                item.add_marker(pytest.mark.xfail(reason=f"{plugin}: {reason}", strict=True))
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        # After -k/-m/--deselect: the report lists only the traits that were to run.
+        for item in session.items:
+            plugin = _plugin_of(item)
+            if plugin is None:
+                continue
+            properties = dict(item.user_properties)
+            trait = getattr(item, "originalname", item.name)
+            area = str(properties.get("tachikoma_area", "other"))
+            self.records[item.nodeid] = TraitRecord(item.nodeid, plugin, trait, area, _since(item))
 
     # -- fixtures -------------------------------------------------------------------
+
+    @functools.cache  # noqa: B019 - one suite per session; the cache dies with it
+    def _config_fields(self, plugin: str) -> frozenset[str]:
+        return frozenset(registry.get(plugin).config_model.model_fields)
+
+    def _skip(self, request: pytest.FixtureRequest, category: SkipCategory, reason: str) -> None:
+        self.skip_categories[request.node.nodeid] = category
+        pytest.skip(reason)
 
     @pytest.fixture
     def tachikoma_live(self) -> bool:
@@ -122,41 +207,113 @@ class _Suite:
         return self.live
 
     @pytest.fixture
+    def tachikoma_plugin_info(self, tachikoma_plugin: str) -> PluginInfo:
+        """The plugin's metadata: distribution, version and manifest."""
+        return self.infos[tachikoma_plugin]
+
+    @pytest.fixture
+    def tachikoma_warn(self, tachikoma_plugin: str) -> Callable[[str], None]:
+        """Record a warning for the plugin (summary and report), without failing."""
+
+        def warn(message: str) -> None:
+            if message not in self.warnings[tachikoma_plugin]:
+                self.warnings[tachikoma_plugin].append(message)
+
+        return warn
+
+    @pytest.fixture
     def tachikoma_harness(
         self, tachikoma_plugin: str, request: pytest.FixtureRequest
-    ) -> ConformanceHarness:
+    ) -> Iterator[ConformanceHarness]:
         """The plugin's harness for this test; scripted traits are skipped under --live."""
-        if self.live and request.node.get_closest_marker(LIVE_MARK) is None:
-            pytest.skip("scripted trait: not run with --live")
-        return _load_harness(tachikoma_plugin, request)
+        node = request.node
+        if node.nodeid in self.refused_xfails:
+            pytest.fail(self.refused_xfails[node.nodeid], pytrace=False)
+        info = self.infos[tachikoma_plugin]
+        if info.error is not None:
+            pytest.fail(info.error.message, pytrace=False)
+        since = _since(node)
+        if since > info.manifest.contract:
+            self._skip(
+                request,
+                "not_in_contract",
+                f"trait of Backend contract {since}; {tachikoma_plugin} implements "
+                f"contract {info.manifest.contract}",
+            )
+        if self.live and node.get_closest_marker(LIVE_MARK) is None:
+            self._skip(request, "scripted_only", "scripted trait: not run with --live")
+        try:
+            harness = _harness_type(tachikoma_plugin)(request)
+        except PluginLoadError as error:
+            pytest.fail(error.message, pytrace=False)
+        if self.live:
+            yield harness
+            return
+        violations = self.violations.setdefault(node.nodeid, [])
+        with guard_network(violations):
+            yield harness
 
     @pytest.fixture
     def tachikoma_backend(
-        self, tachikoma_harness: ConformanceHarness, request: pytest.FixtureRequest
+        self,
+        tachikoma_harness: ConformanceHarness,
+        tachikoma_plugin: str,
+        request: pytest.FixtureRequest,
     ) -> Backend:
         """A backend from the harness (scripted, or real under --live), capability-checked.
+
+        Retries are disabled (``max_retries=0`` when the plugin's config has it, and no
+        core retry loop) so that every scripted failure reaches the trait, and installed
+        hook extensions are left out so that they cannot change what traits see.
 
         Traits close it themselves with ``async with``: this fixture is synchronous, so it
         works whichever event loop the trait runs on.
         """
         if self.live:
             if not tachikoma_harness.supports_live:
-                pytest.skip(f"{type(tachikoma_harness).__name__} does not support --live")
+                self._skip(
+                    request, "other", f"{type(tachikoma_harness).__name__} does not support --live"
+                )
             missing = tachikoma_harness.missing_live_environment()
             if missing:
-                pytest.skip(f"--live needs {', '.join(missing)} in the environment")
-            backend = tachikoma_harness.create_live_backend()
+                self._skip(
+                    request, "other", f"--live needs {', '.join(missing)} in the environment"
+                )
+            created = tachikoma_harness.create_live_backend()
         else:
-            backend = tachikoma_harness.create_backend()
+            plugin = registry.get(tachikoma_plugin)
+            no_retries = (
+                {"max_retries": 0} if "max_retries" in plugin.config_model.model_fields else {}
+            )
+            created = tachikoma_harness.create_backend(**no_retries)
+        backend = ManagedBackend(created, retry_policy=None, hooks=Hooks())
         capabilities = backend.info.capabilities
         for mark in request.node.iter_markers(REQUIRES_MARK):
             for capability in mark.args:
                 if not getattr(capabilities, capability):
                     anyio.run(backend.aclose)  # unused: close it before skipping
-                    pytest.skip(f"{backend.info.name} does not declare {capability}")
+                    self._skip(
+                        request,
+                        "not_declared",
+                        f"{backend.info.name} does not declare {capability}",
+                    )
         return backend
 
     # -- reporting ------------------------------------------------------------------
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        violations = self.violations.get(item.nodeid)
+        if report.when == "call" and violations:
+            more = f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""
+            report.outcome = "failed"
+            report.longrepr = f"network guard: {violations[0]}{more}"
+            if hasattr(report, "wasxfail"):  # not the expected failure: a different one
+                del report.wasxfail
+        return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         properties = dict(report.user_properties)
@@ -165,16 +322,73 @@ class _Suite:
         key = (str(properties["tachikoma_plugin"]), str(properties["tachikoma_area"]))
         if report.when == "call" or not report.passed:
             # A failed teardown counts too: the trait passed, its clean-up did not.
-            self.counts[key][report.outcome] += 1
+            outcome = "xfailed" if hasattr(report, "wasxfail") else report.outcome
+            self.counts[key][outcome] += 1
+        record = self.records.get(report.nodeid)
+        if record is not None:
+            self._record(record, report)
+
+    def _record(self, record: TraitRecord, report: pytest.TestReport) -> None:
+        record.duration += report.duration
+        record.phases.append(report.when)
+        if record.outcome == "failed":
+            return  # the first failure is the story; later phases do not change it
+        if hasattr(report, "wasxfail"):
+            record.outcome, record.reason = "xfailed", str(report.wasxfail)
+        elif report.failed:
+            record.outcome, record.reason = "failed", _failure_message(report)
+        elif report.skipped:
+            record.outcome = "skipped"
+            record.reason = _skip_reason(report)
+            record.skip_category = self.skip_categories.get(
+                report.nodeid, _category_from_reason(record.reason)
+            )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not self.counts:
-            return
-        terminalreporter.section("Tachikoma conformance")
-        header = f"{'plugin':<14}{'area':<16}{'passed':>8}{'failed':>8}{'skipped':>9}"
-        terminalreporter.write_line(header)
-        for (plugin, area), counts in sorted(self.counts.items()):
-            terminalreporter.write_line(
-                f"{plugin:<14}{area:<16}{counts['passed']:>8}{counts['failed']:>8}"
-                f"{counts['skipped']:>9}"
+        if self.counts:
+            terminalreporter.section("Tachikoma conformance")
+            header = (
+                f"{'plugin':<14}{'area':<16}{'passed':>8}{'failed':>8}{'xfailed':>9}{'skipped':>9}"
             )
+            terminalreporter.write_line(header)
+            for (plugin, area), counts in sorted(self.counts.items()):
+                terminalreporter.write_line(
+                    f"{plugin:<14}{area:<16}{counts['passed']:>8}{counts['failed']:>8}"
+                    f"{counts['xfailed']:>9}{counts['skipped']:>9}"
+                )
+            for plugin, messages in sorted(self.warnings.items()):
+                for message in messages:
+                    terminalreporter.write_line(f"warning: {plugin}: {message}")
+        if self.report_path:
+            terminalreporter.write_line(f"conformance report written to {self.report_path}")
+
+    @pytest.hookimpl(tryfirst=True)  # before the terminal summary mentions it
+    def pytest_sessionfinish(self) -> None:
+        if self.report_path:
+            ran = [record for record in self.records.values() if record.phases]
+            report = build_report(self.infos, ran, self.warnings, live=self.live)
+            write_report(Path(self.report_path), report)
+
+
+def _failure_message(report: pytest.TestReport) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    message = getattr(crash, "message", None)
+    text = str(message if message is not None else report.longrepr)
+    return text.strip() or f"failed in {report.when}"
+
+
+def _category_from_reason(reason: str) -> SkipCategory:
+    """Categorise skips raised inside trait bodies (the fixtures record theirs)."""
+    if "does not declare" in reason:
+        return "not_declared"
+    if "only with --live" in reason:
+        return "live_only"
+    return "other"
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        reason = str(longrepr[2])
+        return reason.removeprefix("Skipped: ")
+    return str(longrepr)

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import abc
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -177,11 +177,16 @@ class ConformanceHarness(abc.ABC):
         over_max_output_tokens: what the backend does with ``max_tokens`` above its
             declared ``max_output_tokens``: ``"reject"`` (``InvalidRequestError`` naming
             ``max_tokens``, nothing sent) or ``"clamp"`` (sends the declared maximum).
+        expected_failures: trait name -> why it is expected to fail for this plugin
+            (e.g. ``{"test_parallel_tool_calls": "the API has no parallel calls"}``).
+            Each becomes a strict xfail with that reason, shown in the summary and the
+            report; an empty reason is refused.
     """
 
     supports_live: ClassVar[bool] = False
     live_environment: ClassVar[tuple[str, ...]] = ()
     over_max_output_tokens: ClassVar[Literal["reject", "clamp"]] = "reject"
+    expected_failures: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, request: pytest.FixtureRequest) -> None:
         self.request = request
@@ -209,6 +214,34 @@ class ConformanceHarness(abc.ABC):
     @abc.abstractmethod
     def script_unhealthy(self) -> None:
         """Make the provider fail health checks from now on."""
+
+    def attempts(self) -> int:
+        """Requests that reached the scripted provider, failed ones included.
+
+        The suite calls a backend with retries disabled and checks this is one per call:
+        retrying is the core's job (one loop, sized by ``max_retries``), never the
+        plugin's. The default counts `sent_requests`, which must then include failures.
+        """
+        return len(self.sent_requests())
+
+    def open_responses(self) -> int | None:
+        """Scripted streamed responses opened and not closed yet (contract 2).
+
+        HTTP harnesses count the response bodies they handed out whose ``aclose`` has
+        not run. ``None`` means the harness cannot tell, which fails the contract 2
+        trait that checks a cancelled stream releases its connection.
+        """
+        return None
+
+    def partial_usage(self, reply: ScriptedReply) -> Usage | None:
+        """The usage the provider reports for ``reply`` before its final usage.
+
+        For example Anthropic sends the input tokens in ``message_start``, before any
+        text: ``Usage(reply.usage.input_tokens, 0)``. ``None`` (the default) for
+        providers that report usage only at the end. A stream cancelled after its
+        first chunk must report exactly this as ``stream.usage``.
+        """
+        return None
 
     def missing_live_environment(self) -> list[str]:
         """The ``live_environment`` variables that are not set."""

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 PLUGIN_OPTION = "tachikoma_plugins"
 LIVE_OPTION = "tachikoma_live"
+REPORT_OPTION = "tachikoma_report"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -34,6 +35,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run the conformance suite against the real services (credentials from the "
         "environment); without it, every provider is scripted offline",
     )
+    group.addoption(
+        "--conformance-report",
+        dest=REPORT_OPTION,
+        metavar="PATH",
+        default=None,
+        help="write the conformance results as JSON to PATH (schema: "
+        "tachikoma_backends_core/conformance/report.schema.json)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -41,4 +50,13 @@ def pytest_configure(config: pytest.Config) -> None:
     if selection:
         from ._session import activate
 
-        activate(config, selection, live=bool(config.getoption(LIVE_OPTION)))
+        activate(
+            config,
+            selection,
+            live=bool(config.getoption(LIVE_OPTION)),
+            report_path=config.getoption(REPORT_OPTION),
+        )
+    elif config.getoption(REPORT_OPTION):
+        import pytest
+
+        raise pytest.UsageError("--conformance-report needs --plugin (names or 'all')")

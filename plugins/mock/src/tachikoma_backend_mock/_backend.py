@@ -145,6 +145,8 @@ class MockBackend(Backend):
         self._replies: deque[MockResponse | BackendError] = deque()
         self._calls: list[MockCall] = []
         self._failure: BackendError | None = None
+        self._attempts = 0
+        self._open_streams = 0
 
     @property
     def info(self) -> BackendInfo:
@@ -191,11 +193,28 @@ class MockBackend(Backend):
         with self._lock:
             self._calls.clear()
 
+    @property
+    def attempts(self) -> int:
+        """Calls of `complete` and `complete_stream`, failed ones included.
+
+        Unlike `get_requests`, this counts what a provider would count as requests, so
+        tests can see retries (the conformance suite's attempt counting uses it).
+        """
+        with self._lock:
+            return self._attempts
+
+    @property
+    def open_streams(self) -> int:
+        """Streams handed out and not closed yet (each would hold a connection)."""
+        with self._lock:
+            return self._open_streams
+
     # -- the contract -----------------------------------------------------------------
 
     def _accept(self, request: CompletionRequest, streamed: bool) -> tuple[MockResponse, str]:
         """Check ``request`` like a provider would, record it, and pick its reply."""
         with self._lock:
+            self._attempts += 1
             failure = self._failure
         if failure is not None:
             raise _fresh_copy(failure)
@@ -252,7 +271,21 @@ class MockBackend(Backend):
     async def complete_stream(self, request: CompletionRequest) -> CompletionStream:
         response, model = self._accept(request, streamed=True)
         await anyio.lowlevel.checkpoint()
-        return CompletionStream(self._produce(response), model=model, provider="mock")
+        with self._lock:
+            self._open_streams += 1
+        # Like Anthropic's message_start: the input tokens are known before any text.
+        reported_early = Usage(response.usage.input_tokens, 0)
+        return CompletionStream(
+            self._produce(response),
+            model=model,
+            provider="mock",
+            on_close=self._stream_closed,
+            usage_so_far=lambda: reported_early,
+        )
+
+    async def _stream_closed(self) -> None:
+        with self._lock:
+            self._open_streams -= 1
 
     async def _produce(self, response: MockResponse) -> AsyncIterator[CompletionChunk]:
         chunks = _chunks_of(response)

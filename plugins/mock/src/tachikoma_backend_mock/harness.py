@@ -22,6 +22,7 @@ from tachikoma_backends_core import (
     RateLimitError,
     ServerError,
     StreamProtocolError,
+    Usage,
 )
 from tachikoma_backends_core.conformance.harness import (
     ConformanceHarness,
@@ -30,9 +31,10 @@ from tachikoma_backends_core.conformance.harness import (
     ScriptedReply,
     SentRequest,
 )
+from tachikoma_backends_core.managed import ManagedBackend
 
 from ._backend import MockBackend, MockResponse
-from ._plugin import MockConfig
+from ._plugin import plugin
 
 __all__ = ["MockHarness"]
 
@@ -54,14 +56,10 @@ class MockHarness(ConformanceHarness):
 
     backend: MockBackend | None = None
 
-    def create_backend(self, **config: Any) -> MockBackend:
-        settings = MockConfig(**config)
-        self.backend = MockBackend(
-            model=settings.model,
-            default_reply=settings.default_reply,
-            chunk_delay=settings.chunk_delay,
-        )
-        return self.backend
+    def create_backend(self, **config: Any) -> ManagedBackend[MockBackend]:
+        managed: ManagedBackend[MockBackend] = plugin.create(**config)
+        self.backend = managed.inner
+        return managed
 
     def _backend(self) -> MockBackend:
         if self.backend is None:
@@ -114,3 +112,12 @@ class MockHarness(ConformanceHarness):
         self._backend().set_failure(
             ServerError("scripted outage", provider="mock", status_code=503)
         )
+
+    def attempts(self) -> int:
+        return self._backend().attempts
+
+    def open_responses(self) -> int:
+        return self._backend().open_streams
+
+    def partial_usage(self, reply: ScriptedReply) -> Usage:
+        return Usage(reply.usage.input_tokens, 0)
