@@ -1,4 +1,4 @@
-"""Clean install: ``pip install ./core`` alone, then ``pip install ./plugins/mock``.
+"""Clean installs: ``./core`` alone, then ``./plugins/mock``; and ``./plugins/claude`` alone.
 
 A fresh virtual environment (not the dev venv, no editable installs) shows that the
 distributions work as published: core alone has no plugins, and installing the mock
@@ -199,3 +199,68 @@ def test_cli_completes_with_mock(clean_venv: CleanVenv) -> None:
     result = _ok(clean_venv.run(clean_venv.bin / "tachikoma", "complete", "-b", "mock", "hi"))
 
     assert result.stdout.strip() == "Mock response", _show(result)
+
+
+WITH_CLAUDE = """\
+import sys
+
+from tachikoma_backends_core import registry
+
+infos = registry.available()
+print("available:", [(i.name, i.distribution, i.version, i.manifest.contract) for i in infos])
+assert "tachikoma_backend_claude" not in sys.modules, "listing imported the plugin"
+assert "httpx" not in sys.modules, "listing imported httpx"
+print("listed without import")
+
+import tachikoma_backends_core
+
+print("core:", tachikoma_backends_core.__file__, tachikoma_backends_core.__version__)
+backend = registry.create("claude", api_key="sk-ant-clean-venv-example", max_retries=0)
+print("created:", type(backend.inner).__name__, backend.info.default_model)
+"""
+
+
+@pytest.fixture(scope="module")
+def claude_venv(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A new venv where ``pip install ./plugins/claude`` resolves core as a dependency.
+
+    Core is not on the package index, so it is offered as a wheel in a local directory
+    (``--find-links``): what pip installs is decided by the plugin's requirements.
+    """
+    base = tmp_path_factory.mktemp("claude-install")
+    root, wheels, workdir = base / "venv", base / "wheels", base / "work"
+    workdir.mkdir()
+    _ok(_run([sys.executable, "-m", "venv", root], cwd=workdir, timeout=PIP_TIMEOUT))
+    python = root / "bin" / "python"
+    pip: list[str | Path] = [python, "-m", "pip", "--disable-pip-version-check"]
+    _ok(
+        _run(
+            [*pip, "wheel", "--quiet", "--no-deps", "-w", wheels, REPO / "core"],
+            cwd=workdir,
+            timeout=PIP_TIMEOUT,
+        )
+    )
+    _ok(
+        _run(
+            [*pip, "install", "--quiet", "--find-links", wheels, REPO / "plugins" / "claude"],
+            cwd=workdir,
+            timeout=PIP_TIMEOUT,
+        )
+    )
+    return python, workdir
+
+
+def test_installing_the_claude_plugin_pulls_core_and_is_listed(
+    claude_venv: tuple[Path, Path],
+) -> None:
+    python, workdir = claude_venv
+    result = _ok(_run([python, "-c", WITH_CLAUDE], cwd=workdir))
+
+    assert "available: [('claude', 'tachikoma-backend-claude', '0.1.0', 2)]" in result.stdout, (
+        _show(result)
+    )
+    assert "listed without import" in result.stdout
+    core_line = next(line for line in result.stdout.splitlines() if line.startswith("core:"))
+    assert str(python.parents[1]) in core_line, _show(result)  # the wheel, not the source tree
+    assert core_line.endswith(" 0.1.0"), _show(result)
+    assert "created: ClaudeBackend claude-" in result.stdout, _show(result)

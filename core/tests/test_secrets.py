@@ -20,6 +20,7 @@ from tachikoma_backends_core import (
     EnvVar,
     PluginConfig,
 )
+from tachikoma_backends_core.errors import register_secret
 
 SENTINEL = "sk-ant-SENTINEL-5f2a9c0e-never-print-me"
 
@@ -112,3 +113,11 @@ def test_configuration_errors_never_echo_input(settings: dict[str, object]) -> N
     formatted = "".join(traceback.format_exception(raised.value))
     assert SENTINEL not in formatted
     assert raised.value.field in {"max_retries", "api_kye", "api_key"}
+
+
+def test_provider_supplied_error_fields_are_redacted_too() -> None:
+    register_secret(SENTINEL)
+    error = AuthenticationError(
+        "denied", provider_error_type=f"type {SENTINEL}", request_id=f"req-{SENTINEL}"
+    )
+    assert SENTINEL not in f"{error!r} {error!s} {error.request_id} {error.provider_error_type}"

@@ -112,8 +112,11 @@ class BackendError(Exception):
         self.provider = provider
         self.status_code = status_code
         self.retryable = self.default_retryable if retryable is None else retryable
-        self.provider_error_type = provider_error_type
-        self.request_id = request_id
+        # Provider-supplied strings too: a provider may echo anything back in a header.
+        self.provider_error_type = (
+            None if provider_error_type is None else redact(provider_error_type)
+        )
+        self.request_id = None if request_id is None else redact(request_id)
 
     def _details(self) -> dict[str, Any]:
         """Extra facts shown in ``str``/``repr``; subclasses add their own."""
