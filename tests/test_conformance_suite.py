@@ -6,9 +6,13 @@ import json
 import os
 import subprocess
 import sys
+from importlib import resources
 from pathlib import Path
 
+import jsonschema
 import pytest
+
+from tachikoma_backends_core import registry
 
 
 def run_pytest(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -25,12 +29,25 @@ def run_pytest(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_plugin_all_from_an_empty_directory_runs_and_passes(tmp_path: Path) -> None:
-    result = run_pytest(tmp_path, "--plugin=all", "-v")
+    report_path = tmp_path / "report.json"
+    result = run_pytest(tmp_path, "--plugin=all", "-v", f"--conformance-report={report_path}")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "test_basic_completion[mock" in result.stdout
     assert "test_request_error_maps_to_its_type[mock-" in result.stdout
     assert "Tachikoma conformance" in result.stdout  # the summary table
     assert "mock          errors" in result.stdout
+
+    # The report of a run over every installed plugin validates against core's schema.
+    report = json.loads(report_path.read_text())
+    schema = json.loads(
+        (resources.files("tachikoma_backends_core.conformance") / "report.schema.json").read_text()
+    )
+    jsonschema.Draft202012Validator(schema).validate(report)
+    installed = {info.name for info in registry.available()}
+    assert {entry["name"] for entry in report["plugins"]} == installed
+    for entry in report["plugins"]:
+        assert entry["summary"]["failed"] == 0, entry["name"]
+        assert entry["summary"]["passed"] > 60, entry["name"]
 
 
 def test_unknown_plugin_fails_at_once_listing_the_known_ones(tmp_path: Path) -> None:

@@ -2,6 +2,13 @@
 
 One test per seed scenario, named as in the seed, against the ``mock`` plugin and the public
 names of ``tachikoma_backends_core``. Async scenarios run under asyncio and trio.
+
+Sections 5 (rate limiting) and 6 (context tracking) need core alone and live with core's
+tests, under the seed's names: ``core/tests/test_rate_limit.py``
+(``test_rate_limiter_allows_requests``, ``..._blocks_on_limit``, ``..._token_limit``,
+``test_adaptive_rate_limiter``) and ``core/tests/test_context.py``
+(``test_context_usage_calculation``, ``test_context_state_thresholds``,
+``test_context_tracker``, ``test_context_compression``).
 """
 
 from __future__ import annotations

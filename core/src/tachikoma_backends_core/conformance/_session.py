@@ -75,9 +75,9 @@ def activate(
     ):
         config.addinivalue_line("markers", line)
     config.pluginmanager.register(_Suite(config), "tachikoma-conformance")
-    from . import traits
+    from . import traits, traits_contract2
 
-    config.args.append(str(Path(traits.__file__)))
+    config.args.extend(str(Path(str(module.__file__))) for module in (traits, traits_contract2))
 
 
 @functools.cache
