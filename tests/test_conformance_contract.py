@@ -123,6 +123,7 @@ EXPECTED_FAILURES = {
     "known": {
         "test_parallel_tool_calls": "provider has no parallel calls",
         "test_basic_completion": "",
+        "test_paralel_tool_calls": "a typo: names no trait",
     },
 }
 EARLY_USAGE = ("oldcontract", "usagefirst")
@@ -577,8 +578,9 @@ def test_an_undeclared_capability_that_works_is_a_warning_not_a_failure(run: Sui
     for trait in json_mode:
         assert (trait["outcome"], trait["skip_category"]) == ("skipped", "not_declared")
         assert trait["reason"] == "modest does not declare json_mode (it answered)"
-    assert [name for name in SELECTED if run.plugin(name)["warnings"]] == ["modest"]
-    assert "warning: " not in run.result.stdout.replace("warning: modest: ", "")
+    assert [name for name in SELECTED if run.plugin(name)["warnings"]] == ["modest", "known"]
+    others = run.result.stdout.replace("warning: modest: ", "").replace("warning: known: ", "")
+    assert "warning: " not in others
 
 
 # -- the network guard, attempts, stream lifecycle --------------------------------------
@@ -633,6 +635,12 @@ def test_an_expected_failure_with_a_reason_is_an_xfail_with_it(run: SuiteRun) ->
     for trait in traits:
         assert trait["reason"] == "known: provider has no parallel calls"
     assert f"{len(traits)} xfailed" in run.result.stdout.splitlines()[-1]
+
+
+def test_an_expected_failure_naming_no_trait_is_a_warning(run: SuiteRun) -> None:
+    message = "expected_failures names 'test_paralel_tool_calls', which is not a collected trait"
+    assert run.plugin("known")["warnings"] == [message]
+    assert f"warning: known: {message}" in run.result.stdout
 
 
 def test_an_expected_failure_without_a_reason_is_refused(run: SuiteRun) -> None:

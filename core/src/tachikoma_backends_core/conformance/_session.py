@@ -156,6 +156,7 @@ class _Suite:
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         expected: dict[str, dict[str, str]] = {}
+        traits: set[str] = set()
         for item in items:
             plugin = _plugin_of(item)
             if plugin is None:
@@ -169,6 +170,7 @@ class _Suite:
                 except PluginLoadError:
                     expected[plugin] = {}  # reported by the harness fixture, per trait
             trait = getattr(item, "originalname", item.name)
+            traits.add(trait)
             reason = expected[plugin].get(trait)
             if reason is None:
                 continue
@@ -179,6 +181,11 @@ class _Suite:
                 )
             else:
                 item.add_marker(pytest.mark.xfail(reason=f"{plugin}: {reason}", strict=True))
+        for plugin, declared in expected.items():
+            for unknown in sorted(set(declared) - traits):  # a typo would silently run it
+                self.warnings[plugin].append(
+                    f"expected_failures names {unknown!r}, which is not a collected trait"
+                )
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         # After -k/-m/--deselect: the report lists only the traits that were to run.
@@ -287,10 +294,10 @@ class _Suite:
             )
             created = tachikoma_harness.create_backend(**no_retries)
         backend = ManagedBackend(created, retry_policy=None, hooks=Hooks())
-        capabilities = backend.info.capabilities
+        declared = declared_capabilities(self.infos[tachikoma_plugin], backend)
         for mark in request.node.iter_markers(REQUIRES_MARK):
             for capability in mark.args:
-                if not getattr(capabilities, capability):
+                if capability not in declared:
                     anyio.run(backend.aclose)  # unused: close it before skipping
                     self._skip(
                         request,
