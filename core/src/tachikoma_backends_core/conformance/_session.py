@@ -144,6 +144,7 @@ class _Suite:
         self.skip_categories: dict[str, SkipCategory] = {}
         self.warnings: dict[str, list[str]] = defaultdict(list)
         self.violations: dict[str, list[str]] = {}
+        self.reported_violations: dict[str, int] = {}
         self.refused_xfails: dict[str, str] = {}
 
     # -- collection -----------------------------------------------------------------
@@ -313,11 +314,14 @@ class _Suite:
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
-        violations = self.violations.get(item.nodeid)
-        if report.when == "call" and violations:
-            more = f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""
+        violations = self.violations.get(item.nodeid, [])
+        unreported = violations[self.reported_violations.get(item.nodeid, 0) :]
+        # In whichever phase they happened (setup, call or teardown), once each.
+        if unreported and (report.when == "call" or report.passed):
+            self.reported_violations[item.nodeid] = len(violations)
+            more = f" (and {len(unreported) - 1} more)" if len(unreported) > 1 else ""
             report.outcome = "failed"
-            report.longrepr = f"network guard: {violations[0]}{more}"
+            report.longrepr = f"network guard: {unreported[0]}{more}"
             if hasattr(report, "wasxfail"):  # not the expected failure: a different one
                 del report.wasxfail
         return report
