@@ -139,7 +139,6 @@ class _Suite:
                 self.infos[name] = registry.default_registry.info(name)
             except PluginLoadError as error:
                 self.infos[name] = PluginInfo(name, None, None, "?", error=error)
-        self.counts: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
         self.records: dict[str, TraitRecord] = {}
         self.skip_categories: dict[str, SkipCategory] = {}
         self.warnings: dict[str, list[str]] = defaultdict(list)
@@ -327,14 +326,6 @@ class _Suite:
         return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        properties = dict(report.user_properties)
-        if "tachikoma_plugin" not in properties:
-            return
-        key = (str(properties["tachikoma_plugin"]), str(properties["tachikoma_area"]))
-        if report.when == "call" or not report.passed:
-            # A failed teardown counts too: the trait passed, its clean-up did not.
-            outcome = "xfailed" if hasattr(report, "wasxfail") else report.outcome
-            self.counts[key][outcome] += 1
         record = self.records.get(report.nodeid)
         if record is not None:
             self._record(record, report)
@@ -355,17 +346,24 @@ class _Suite:
                 report.nodeid, _category_from_reason(record.reason)
             )
 
+    def _ran(self) -> list[TraitRecord]:
+        return [record for record in self.records.values() if record.phases]
+
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.counts:
+        # One outcome per test id, the report's: a trait whose teardown failed is failed.
+        counts: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+        for record in self._ran():
+            counts[record.plugin, record.area][record.outcome] += 1
+        if counts:
             terminalreporter.section("Tachikoma conformance")
             header = (
                 f"{'plugin':<14}{'area':<16}{'passed':>8}{'failed':>8}{'xfailed':>9}{'skipped':>9}"
             )
             terminalreporter.write_line(header)
-            for (plugin, area), counts in sorted(self.counts.items()):
+            for (plugin, area), tally in sorted(counts.items()):
                 terminalreporter.write_line(
-                    f"{plugin:<14}{area:<16}{counts['passed']:>8}{counts['failed']:>8}"
-                    f"{counts['xfailed']:>9}{counts['skipped']:>9}"
+                    f"{plugin:<14}{area:<16}{tally['passed']:>8}{tally['failed']:>8}"
+                    f"{tally['xfailed']:>9}{tally['skipped']:>9}"
                 )
             for plugin, messages in sorted(self.warnings.items()):
                 for message in messages:
@@ -376,8 +374,7 @@ class _Suite:
     @pytest.hookimpl(tryfirst=True)  # before the terminal summary mentions it
     def pytest_sessionfinish(self) -> None:
         if self.report_path:
-            ran = [record for record in self.records.values() if record.phases]
-            report = build_report(self.infos, ran, self.warnings, live=self.live)
+            report = build_report(self.infos, self._ran(), self.warnings, live=self.live)
             write_report(Path(self.report_path), report)
 
 
