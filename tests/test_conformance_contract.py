@@ -1,7 +1,7 @@
 """The conformance suite holds fake plugins to their contract, and says why in its report.
 
 One fake distribution (written into a temporary site directory, found by
-``importlib.metadata`` through ``PYTHONPATH``) declares ten backend plugins over one tiny
+``importlib.metadata`` through ``PYTHONPATH``) declares eleven backend plugins over one tiny
 in-memory backend and harness. Each plugin is named after the one thing it does wrong
 (``wellbehaved`` does nothing wrong); its manifest sits in ``[tachikoma.manifests]``.
 ``pytest --plugin=<all of them>,mock --conformance-report=...`` runs once, in a
@@ -9,8 +9,9 @@ subprocess from an empty directory, and the tests below read its JSON report and
 
 * a plugin is held only to the traits of the contract it declares (``oldcontract``), and
   one declaring a contract this core cannot drive fails every trait saying so (``future``);
-* a declared capability that does not work fails (``liar``); an undeclared one that works
-  is a warning, not a failure (``modest``);
+* a declared capability that does not work fails (``liar``), and so does one the backend
+  silently drops instead of sending (``dropper``); an undeclared one that works is a
+  warning, not a failure (``modest``);
 * an offline trait that reaches the network fails with the address (``phonehome``);
 * a hidden retry loop is caught by attempt counting (``eager``);
 * the stream lifecycle invariants catch usage before the finish (``usagefirst``) and a
@@ -57,6 +58,7 @@ MANIFESTS = {
     "usagefirst": f"contract=2; capabilities={ALL_CAPABILITIES}",
     "doublefinish": f"contract=2; capabilities={ALL_CAPABILITIES}",
     "known": f"contract=2; capabilities={ALL_CAPABILITIES}",
+    "dropper": f"contract=2; capabilities={ALL_CAPABILITIES},vision",
 }
 SELECTED = [*MANIFESTS, "mock"]
 
@@ -67,9 +69,10 @@ wellbehaved: none. oldcontract (contract 1): usage also on the first streamed ch
 liar: claims vision, rejects images. modest: json_mode works, undeclared.
 phonehome: the first complete() of the process pings 203.0.113.7:80.
 eager: retries a retryable failure once itself. usagefirst: like oldcontract, contract 2.
-doublefinish: repeats the final chunk. known: complete() keeps only the first tool call
-and expects to fail test_parallel_tool_calls (saying why) and test_basic_completion
-(without a reason, which the suite refuses). future (contract 99): never driven.
+doublefinish: repeats the final chunk. dropper: claims vision and json_mode, drops both.
+known: complete() keeps only the first tool call and expects to fail
+test_parallel_tool_calls (saying why) and test_basic_completion (without a reason, which
+the suite refuses). future (contract 99): never driven.
 """
 
 from __future__ import annotations
@@ -94,6 +97,7 @@ from tachikoma_backends_core import (
     CompletionStream,
     ImagePart,
     InvalidRequestError,
+    Message,
     NetworkError,
     PluginConfig,
     RateLimitError,
@@ -115,10 +119,14 @@ MAX_OUTPUT = 1000
 WORDS = re.compile(r"\\s*\\S+\\s*|\\s+")
 NAMES = [
     "wellbehaved", "oldcontract", "future", "liar", "modest", "phonehome", "eager",
-    "usagefirst", "doublefinish", "known",
+    "usagefirst", "doublefinish", "known", "dropper",
 ]
 CAPABILITIES = {"streaming": True, "tool_calling": True, "json_mode": True, "vision": False}
-CAPABILITY_BUGS = {"liar": {"vision": True}, "modest": {"json_mode": False}}
+CAPABILITY_BUGS = {
+    "liar": {"vision": True},
+    "modest": {"json_mode": False},
+    "dropper": {"vision": True},
+}
 EXPECTED_FAILURES = {
     "known": {
         "test_parallel_tool_calls": "provider has no parallel calls",
@@ -161,6 +169,14 @@ def chunks_of(reply: ScriptedReply) -> list[CompletionChunk]:
             chunks.append(CompletionChunk(tool_call_deltas=(delta,)))
     chunks.append(CompletionChunk.final_chunk(reply.usage, reply.effective_finish_reason))
     return chunks
+
+
+def without_images(message: Message) -> Message:
+    if isinstance(message.content, str):
+        return message
+    if not any(isinstance(part, ImagePart) for part in message.content):
+        return message
+    return Message.user(message.text)
 
 
 class FakeBackend(Backend):
@@ -212,6 +228,9 @@ class FakeBackend(Backend):
 
     async def _attempt(self, request: Any, streamed: bool) -> ScriptedReply | ScriptedFailure:
         await anyio.lowlevel.checkpoint()
+        if self.name == "dropper":  # sends what it cannot encode without it: no error
+            plain = [without_images(message) for message in request.messages]
+            request = request.model_copy(update={"json_mode": False, "messages": plain})
         self._check(request)
         try:
             return self.service.take(self.name, request, streamed)
@@ -302,6 +321,7 @@ class FakeHarness(ConformanceHarness):
                 max_tokens=request.max_tokens,
                 model=request.model,
                 stream=streamed,
+                json_mode=request.json_mode,
             )
             for request, streamed in self.backend.service.sent
         ]
@@ -473,6 +493,7 @@ EXPECTED_FAILED: dict[str, set[str]] = {
     # test_streaming_text (contract 1) also checks that one chunk, the last, finishes.
     "doublefinish": {"test_streaming_text", "test_stream_lifecycle_invariants"},
     "known": {"test_basic_completion"},  # its expected failure without a reason
+    "dropper": {"test_declared_capability_works"},  # vision and json_mode, dropped
 }
 
 
@@ -560,6 +581,14 @@ def test_a_declared_capability_that_does_not_work_fails_naming_it(run: SuiteRun)
     for trait in failed:
         assert "liar declares the capability 'vision', but it does not work" in trait["reason"]
         assert "InvalidRequestError: images are not supported" in trait["reason"]
+
+
+def test_a_declared_capability_silently_dropped_fails(run: SuiteRun) -> None:
+    failed = run.traits("dropper", outcome="failed")
+    reasons = {trait["id"].rsplit("-", 1)[1].rstrip("]"): trait["reason"] for trait in failed}
+    assert set(reasons) == {"vision", "json_mode"}
+    assert "the image part was not sent to the provider (silently dropped)" in reasons["vision"]
+    assert "the request was sent without JSON mode" in reasons["json_mode"]
 
 
 def test_an_undeclared_capability_that_works_is_a_warning_not_a_failure(run: SuiteRun) -> None:

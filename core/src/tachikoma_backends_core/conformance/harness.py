@@ -156,7 +156,10 @@ class SentRequest:
     """What a backend sent, in request-level terms, decoded by the harness.
 
     ``messages`` includes the system prompt as a leading system message, whatever the
-    wire format; ``tools`` are the names of the tools offered.
+    wire format, and the image parts that were sent; ``tools`` are the names of the tools
+    offered. ``json_mode`` says whether the request asked the provider for JSON (``None``:
+    the harness cannot tell). The capability traits use these to see that a capability
+    was really passed on, not silently dropped.
     """
 
     messages: Sequence[Message]
@@ -164,6 +167,7 @@ class SentRequest:
     max_tokens: int | None = None
     model: str | None = None
     stream: bool = False
+    json_mode: bool | None = None
 
 
 class ConformanceHarness(abc.ABC):

@@ -352,6 +352,19 @@ async def _exercise(harness: ConformanceHarness, backend: Backend, capability: s
         harness.script_reply(ScriptedReply(text='{"ok": true}'))
         response = await backend.complete(CAPABILITY_REQUESTS[capability])  # type: ignore[arg-type]
         assert response.text == '{"ok": true}'
+        # An answer is not enough: the capability must have reached the provider.
+        sent = harness.sent_requests()[-1]
+        if capability == "vision":
+            images = [
+                part
+                for message in sent.messages
+                if not isinstance(message.content, str)
+                for part in message.content
+                if isinstance(part, ImagePart)
+            ]
+            assert images, "the image part was not sent to the provider (silently dropped)"
+        else:
+            assert sent.json_mode is not False, "the request was sent without JSON mode"
 
 
 @area("capabilities")

@@ -202,6 +202,7 @@ def decode_sent_request(body: dict[str, Any]) -> SentRequest:
         max_tokens=body.get("max_tokens"),
         model=body.get("model"),
         stream=bool(body.get("stream", False)),
+        json_mode=False,  # the Messages API has no JSON mode to ask for
     )
 
 

@@ -104,6 +104,7 @@ class MockHarness(ConformanceHarness):
                 max_tokens=call.request.max_tokens,
                 model=call.request.model,
                 stream=call.streamed,
+                json_mode=call.request.json_mode,
             )
             for call in self._backend().get_calls()
         ]
