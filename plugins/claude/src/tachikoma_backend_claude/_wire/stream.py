@@ -24,8 +24,9 @@ out, as `decode_message` does. The final chunk is always the last: events after
 data is not JSON, raises ``StreamProtocolError``.
 
 Cost per event: one JSON decode, a few dict lookups and one slotted dataclass; no
-validation (``Usage`` is built once per stream). ``benchmarks/stream_parsing.py`` in this
-distribution compares it with httpx's line iteration plus ``json.loads``.
+validation (``Usage`` is built once per stream). The repository's
+``benchmarks/claude_stream_parsing.py`` compares it with httpx's line iteration plus
+``json.loads``.
 """
 
 from __future__ import annotations
