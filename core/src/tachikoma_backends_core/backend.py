@@ -53,7 +53,7 @@ class Backend(abc.ABC):
     Backends are async context managers; leaving the block calls `aclose`.
 
     Examples:
-        >>> async def ask(backend: Backend) -> str:  # doctest: +SKIP
+        >>> async def ask(backend: Backend) -> str:
         ...     async with backend:
         ...         request = CompletionRequest(messages=[Message.user("Hi")])
         ...         return (await backend.complete(request)).text

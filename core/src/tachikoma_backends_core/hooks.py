@@ -23,8 +23,10 @@ Examples:
     ...     def tachikoma_request(self, request):
     ...         Audit.seen.append(request.model)
     >>> hooks = Hooks()
-    >>> hooks.register(Audit())
-    'Audit'
+    >>> hooks.register(Audit(), name="audit")  # unnamed, it would be known by its id()
+    'audit'
+    >>> hooks.names
+    ['audit']
 """
 
 from __future__ import annotations

@@ -25,8 +25,9 @@ import and no file access, and ``tachikoma backends --no-load`` can show it. A p
 without a manifest is taken to implement contract 1, the first one.
 
 Examples:
-    >>> parse_manifest("contract=2; capabilities=streaming,tool_calling")
-    PluginManifest(contract=2, capabilities=frozenset({'streaming', 'tool_calling'}))
+    >>> manifest = parse_manifest("contract=2; capabilities=streaming,tool_calling")
+    >>> manifest.contract, sorted(manifest.capabilities)  # capabilities: a frozenset
+    (2, ['streaming', 'tool_calling'])
 """
 
 from __future__ import annotations

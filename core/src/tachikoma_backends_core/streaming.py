@@ -108,7 +108,7 @@ class CompletionStream:
     """The chunks of one streamed completion. See the module docstring for guarantees.
 
     Examples:
-        >>> async def show(backend, request):  # doctest: +SKIP
+        >>> async def show(backend, request):
         ...     async with await backend.complete_stream(request) as stream:
         ...         async for chunk in stream:
         ...             print(chunk.delta, end="")

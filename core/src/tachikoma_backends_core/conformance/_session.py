@@ -1,7 +1,7 @@
 """The conformance suite's pytest machinery, registered only under ``--plugin``.
 
 * selects the plugins (``all`` or names; unknown names are a usage error listing the
-  known ones) and adds the trait module to what pytest collects, so the suite runs from
+  known ones) and adds the trait modules to what pytest collects, so the suite runs from
   any directory, alongside a project's own tests;
 * parametrises every trait over the selected plugins (ids ``test_x[mock]``);
 * runs for each plugin only the traits of its declared contract version, refuses a
@@ -32,9 +32,9 @@ from tachikoma_backends_core.backend import Backend
 from tachikoma_backends_core.errors import PluginLoadError
 from tachikoma_backends_core.hooks import Hooks
 from tachikoma_backends_core.managed import ManagedBackend
-from tachikoma_backends_core.manifest import CAPABILITY_NAMES
 from tachikoma_backends_core.registry import PluginInfo
 
+from ._capabilities import declared_capabilities
 from ._network_guard import guard_network
 from ._report import SkipCategory, TraitRecord, build_report, write_report
 from .harness import ConformanceHarness
@@ -75,9 +75,10 @@ def activate(
     ):
         config.addinivalue_line("markers", line)
     config.pluginmanager.register(_Suite(config), "tachikoma-conformance")
-    from . import traits, traits_contract2
+    from . import traits, traits_retries, traits_stream_lifecycle
 
-    config.args.extend(str(Path(str(module.__file__))) for module in (traits, traits_contract2))
+    trait_modules = (traits, traits_stream_lifecycle, traits_retries)
+    config.args.extend(str(Path(str(module.__file__))) for module in trait_modules)
 
 
 @functools.cache
@@ -115,14 +116,6 @@ def _plugin_of(item: pytest.Item) -> str | None:
 def _since(item: pytest.Item) -> int:
     mark = item.get_closest_marker(SINCE_MARK)
     return int(mark.args[0]) if mark else 1
-
-
-def declared_capabilities(info: PluginInfo, backend: Backend) -> set[str]:
-    """The capabilities a plugin claims: its manifest's, else its ``info``'s flags."""
-    if info.manifest.capabilities is not None:
-        return set(info.manifest.capabilities)
-    flags = backend.info.capabilities
-    return {name for name in CAPABILITY_NAMES if getattr(flags, name)}
 
 
 class _Suite:

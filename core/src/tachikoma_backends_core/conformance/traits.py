@@ -31,7 +31,7 @@ from tachikoma_backends_core.registry import PluginInfo
 from tachikoma_backends_core.tool_calls import ToolCall, ToolResult
 from tachikoma_backends_core.tools import ToolDefinition
 
-from ._session import declared_capabilities
+from ._capabilities import declared_capabilities
 from .harness import (
     EXPECTED_ERRORS,
     ConformanceHarness,
