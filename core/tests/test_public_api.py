@@ -23,6 +23,7 @@ PUBLIC_MODULES = [
     "errors",
     "hooks",
     "hookspecs",
+    "http",
     "managed",
     "manifest",
     "messages",
@@ -80,14 +81,44 @@ def _modules_after(code: str) -> set[str]:
     return set(output.split())
 
 
+LISTING_CLI = (
+    "import io; from tachikoma_backends_core.cli import main; "
+    "assert main(['backends', '--no-load'], out=io.StringIO()) == 0"
+)
+HEAVY = {
+    "pydantic",
+    "stevedore",
+    "httpx",
+    "httpcore",
+    "tachikoma_backends_core.http",
+    "tachikoma_backend_mock",
+    "tachikoma_backend_claude",
+}
+
+
 @pytest.mark.parametrize(
     "code",
     [
         "import tachikoma_backends_core",
         "from tachikoma_backends_core import registry; registry.available()",
         "from tachikoma_backends_core import BackendError, PluginLoadError",
+        LISTING_CLI,
     ],
+    ids=["import", "registry-available", "errors", "backends-no-load"],
 )
 def test_importing_and_listing_do_not_load_heavy_dependencies(code: str) -> None:
+    # Neither httpx nor the HTTP kit: they load when an HTTP backend is created.
     loaded = _modules_after(code)
-    assert not {"pydantic", "stevedore", "httpx", "tachikoma_backend_mock"} & loaded
+    assert not HEAVY & loaded, sorted(HEAVY & loaded)
+
+
+def test_creating_an_http_backend_is_what_loads_the_kit() -> None:
+    loaded = _modules_after(
+        "from tachikoma_backends_core import registry; "
+        "registry.create('claude', api_key='sk-ant-public-api-test')"
+    )
+    assert {
+        "httpx",
+        "tachikoma_backends_core.http",
+        "tachikoma_backends_core.http._connection",
+    } <= (loaded)

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from ._validation import ValidatedModel
 from .backend import Backend
@@ -61,12 +61,17 @@ class PluginConfig(ValidatedModel):
     * unknown fields are refused (a typo is a ``ConfigurationError`` naming it);
     * fields marked with `EnvVar` default to that environment variable;
     * ``SecretStr`` values are registered for redaction, and invalid input is never
-      echoed, so no error, repr or log line shows a key.
+      echoed, so no error, repr or log line shows a key;
+    * ``max_retries`` sizes the core's retry loop, the only one (`BackendPlugin.create`):
+      every plugin has it, ``0`` by default; HTTP providers default to 2, as the
+      official SDKs do (`tachikoma_backends_core.http.HttpPluginConfig`).
     """
 
     invalid_input_error: ClassVar[type[InvalidRequestError | ConfigurationError]] = (
         ConfigurationError
     )
+
+    max_retries: int = Field(default=0, ge=0)
 
     @model_validator(mode="before")
     @classmethod
@@ -138,8 +143,8 @@ class BackendPlugin(Generic[ConfigT]):
 
         The provider's backend comes back wrapped in a `ManagedBackend`: the installed
         hooks see its calls, and the core's retry loop retries what is retryable, as
-        often as the config's ``max_retries`` says (no field: no retries). Plugins never
-        retry themselves. The provider's own object is ``backend.inner``.
+        often as the config's ``max_retries`` says. Plugins never retry themselves. The
+        provider's own object is ``backend.inner``.
         """
         if config is None:
             config = self.configure(**overrides)
@@ -159,8 +164,5 @@ class BackendPlugin(Generic[ConfigT]):
                 f"plugin {self.name!r} factory returned {type(backend).__name__}, not a Backend",
                 provider=self.name,
             )
-        max_retries = getattr(config, "max_retries", None)
-        retry_policy = (
-            RetryPolicy.from_max_retries(max_retries) if isinstance(max_retries, int) else None
-        )
+        retry_policy = RetryPolicy.from_max_retries(config.max_retries)
         return ManagedBackend(backend, retry_policy=retry_policy)

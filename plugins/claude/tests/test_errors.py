@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import json
-from email.utils import formatdate
 
 import pytest
 
-from tachikoma_backend_claude._wire.errors import (
-    error_from_event,
-    error_from_response,
-    parse_retry_after,
-)
+from tachikoma_backend_claude._wire.errors import error_from_event, error_from_response
 from tachikoma_backends_core import (
     AuthenticationError,
     BackendError,
@@ -104,29 +99,6 @@ def test_rate_limit_retry_after() -> None:
     no_header = error_from_response(429, {}, body("rate_limit_error"))
     assert isinstance(no_header, RateLimitError)
     assert no_header.retry_after is None
-
-
-@pytest.mark.parametrize(
-    ("headers", "expected"),
-    [
-        ({"retry-after": "7"}, 7.0),
-        ({"retry-after": "1.5"}, 1.5),
-        ({"retry-after-ms": "250"}, 0.25),
-        ({"retry-after-ms": "250", "retry-after": "9"}, 0.25),
-        ({"retry-after-ms": "soon", "retry-after": "9"}, 9.0),
-        ({"retry-after": "-3"}, 0.0),
-        ({"retry-after": "whenever"}, None),
-        ({}, None),
-    ],
-)
-def test_parse_retry_after(headers: dict[str, str], expected: float | None) -> None:
-    assert parse_retry_after(headers) == expected
-
-
-def test_retry_after_as_an_http_date() -> None:
-    now = 1_700_000_000.0
-    assert parse_retry_after({"retry-after": formatdate(now + 30, usegmt=True)}, now=now) == 30.0
-    assert parse_retry_after({"retry-after": formatdate(now - 30, usegmt=True)}, now=now) == 0.0
 
 
 @pytest.mark.parametrize(("header", "retryable"), [("true", True), ("false", False)])

@@ -262,7 +262,7 @@ class _Suite:
     ) -> Backend:
         """A backend from the harness (scripted, or real under --live), capability-checked.
 
-        Retries are disabled (``max_retries=0`` when the plugin's config has it, and no
+        Retries are disabled (``max_retries=0``, a setting every plugin config has, and no
         core retry loop) so that every scripted failure reaches the trait, and installed
         hook extensions are left out so that they cannot change what traits see.
 
@@ -281,11 +281,7 @@ class _Suite:
                 )
             created = tachikoma_harness.create_live_backend()
         else:
-            plugin = registry.get(tachikoma_plugin)
-            no_retries = (
-                {"max_retries": 0} if "max_retries" in plugin.config_model.model_fields else {}
-            )
-            created = tachikoma_harness.create_backend(**no_retries)
+            created = tachikoma_harness.create_backend(max_retries=0)
         backend = ManagedBackend(created, retry_policy=None, hooks=Hooks())
         declared = declared_capabilities(self.infos[tachikoma_plugin], backend)
         for mark in request.node.iter_markers(REQUIRES_MARK):

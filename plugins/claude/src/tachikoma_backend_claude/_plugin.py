@@ -1,16 +1,19 @@
 """The ``claude`` entry point: config model and factory only.
 
-Imports core and pydantic, nothing else: listing plugins must not pay for httpx or the
-backend, which the factory imports when a backend is actually made.
+Imports core, pydantic and the HTTP kit's config, nothing else: listing plugins must not
+pay for httpx or the backend, which the factory imports when a backend is actually made.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr
 
-from tachikoma_backends_core import BackendPlugin, EnvVar, PluginConfig
+from tachikoma_backends_core import BackendPlugin, EnvVar
+from tachikoma_backends_core.http import HttpPluginConfig
 
 from ._models import DEFAULT_MODEL
 
@@ -19,13 +22,12 @@ if TYPE_CHECKING:
 
 __all__ = ["ClaudeBackendConfig", "plugin"]
 
-# Headers the backend owns: secrets go through api_key (a SecretStr), the version
-# through anthropic_version.
-_RESERVED_HEADERS = frozenset({"x-api-key", "authorization", "anthropic-version"})
 
-
-class ClaudeBackendConfig(PluginConfig):
+class ClaudeBackendConfig(HttpPluginConfig):
     """Settings for ``registry.create("claude", ...)``.
+
+    The settings every HTTP provider has (timeouts, ``max_retries``, ``extra_headers``,
+    pool, proxy and CA) are `HttpPluginConfig`'s; these are Claude's own:
 
     Attributes:
         api_key: the Anthropic API key (``ANTHROPIC_API_KEY``); required to create a backend.
@@ -34,11 +36,6 @@ class ClaudeBackendConfig(PluginConfig):
         anthropic_version: the ``anthropic-version`` header (the API's wire version).
         max_tokens: ``max_tokens`` for requests that set none (the API requires one),
             capped at the model's documented output limit.
-        timeout: seconds to wait for each read, write and pool slot.
-        connect_timeout: seconds to wait for a connection.
-        max_retries: extra attempts the core's retry policy makes for retryable errors
-            (``0`` disables retries; the backend itself never retries).
-        extra_headers: sent with every request, e.g. ``{"anthropic-beta": "..."}``.
 
     Examples:
         >>> config = ClaudeBackendConfig(api_key="sk-ant-example-key", max_retries=0)
@@ -48,32 +45,20 @@ class ClaudeBackendConfig(PluginConfig):
         {'api_key': 'ANTHROPIC_API_KEY', 'base_url': 'ANTHROPIC_BASE_URL'}
     """
 
+    # Secrets go through api_key (a SecretStr), the version through anthropic_version.
+    reserved_headers: ClassVar[Mapping[str, str]] = MappingProxyType(
+        {
+            "x-api-key": "api_key",
+            "authorization": "api_key",
+            "anthropic-version": "anthropic_version",
+        }
+    )
+
     api_key: Annotated[SecretStr | None, EnvVar("ANTHROPIC_API_KEY")] = None
     base_url: Annotated[str, EnvVar("ANTHROPIC_BASE_URL")] = "https://api.anthropic.com"
     model: str = Field(default=DEFAULT_MODEL, min_length=1)
     anthropic_version: str = Field(default="2023-06-01", min_length=1)
     max_tokens: int = Field(default=4096, ge=1)
-    timeout: float = Field(default=600.0, gt=0)
-    connect_timeout: float = Field(default=5.0, gt=0)
-    max_retries: int = Field(default=2, ge=0)
-    extra_headers: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
-
-    @field_validator("extra_headers")
-    @classmethod
-    def _no_reserved_headers(cls, value: dict[str, str]) -> dict[str, str]:
-        reserved = sorted(name for name in value if name.lower() in _RESERVED_HEADERS)
-        if reserved:
-            raise ValueError(
-                f"{', '.join(reserved)} cannot be set here: use api_key / anthropic_version"
-            )
-        return value
 
 
 def _create(config: ClaudeBackendConfig) -> ClaudeBackend:

@@ -22,16 +22,15 @@ the middle of a stream, after the ``200`` was sent, so the type alone must be en
 (1) when the message says the prompt is too long or exceeds the context window.
 
 ``retryable`` follows the error's kind unless Anthropic's ``x-should-retry`` header says
-otherwise. Bodies that are not JSON (a proxy's HTML page) are quoted, shortened.
+otherwise. Bodies that are not JSON (a proxy's HTML page) are quoted, redacted then
+shortened. What is not Anthropic's own (the status table, ``retry-after``, reading the
+body) is the core HTTP kit's (`tachikoma_backends_core.http`).
 """
 
 from __future__ import annotations
 
-import json
 import re
-import time
 from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from tachikoma_backends_core.errors import (
@@ -45,27 +44,19 @@ from tachikoma_backends_core.errors import (
     PermissionDeniedError,
     RateLimitError,
     ServerError,
-    redact,
+)
+from tachikoma_backends_core.http import (
+    STATUS_ERRORS,
+    ErrorBody,
+    build_error,
+    parse_retry_after,
+    request_id_from_headers,
+    should_retry,
 )
 
 from . import PROVIDER
 
-__all__ = ["error_from_event", "error_from_response", "parse_retry_after"]
-
-_BY_STATUS: dict[int, type[BackendError]] = {
-    400: InvalidRequestError,
-    401: AuthenticationError,
-    402: PermissionDeniedError,
-    403: PermissionDeniedError,
-    404: ModelNotFoundError,
-    408: BackendTimeoutError,
-    409: InvalidRequestError,
-    413: InvalidRequestError,
-    429: RateLimitError,
-    500: ServerError,
-    504: BackendTimeoutError,
-    529: OverloadedError,
-}
+__all__ = ["error_from_event", "error_from_response"]
 
 _BY_TYPE: dict[str, type[BackendError]] = {
     "invalid_request_error": InvalidRequestError,
@@ -100,42 +91,17 @@ _CONTEXT_MESSAGE = re.compile(
 )
 # Validation messages name the field first: "max_tokens: 100000 > 64000, which is ...".
 _FIELD_PREFIX = re.compile(r"^([a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*): ")
-_MAX_QUOTED = 300
-
-
-def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """Seconds to wait, from ``retry-after-ms``, or ``retry-after`` (seconds or HTTP date).
-
-    ``headers`` is case-insensitive (``httpx.Headers``) or has lower-case keys.
-    """
-    milliseconds = headers.get("retry-after-ms")
-    if milliseconds:
-        try:
-            return max(float(milliseconds) / 1000.0, 0.0)
-        except ValueError:
-            pass
-    value = (headers.get("retry-after") or "").strip()
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    return max(when - (time.time() if now is None else now), 0.0)
 
 
 def error_from_response(
     status: int, headers: Mapping[str, str], body: bytes, *, now: float | None = None
 ) -> BackendError:
     """The error for an HTTP error answer of the Messages or Models API."""
-    error_type, message, body_request_id = _read_error_body(body)
+    parsed = ErrorBody.parse(body)
+    error_type, message = parsed.error_type, parsed.message
     if error_type is None and not message:
         message = f"HTTP {status} with an empty body"
-    error_class = _BY_STATUS.get(status)
+    error_class = STATUS_ERRORS.get(status)
     if error_class is None:
         fallback = InvalidRequestError if 400 <= status < 500 else ServerError
         error_class = ServerError if status >= 500 else _BY_TYPE.get(error_type or "", fallback)
@@ -146,17 +112,15 @@ def error_from_response(
         message += " (nothing at this URL: check base_url)"
     elif status == 409:
         retryable = True
-    should_retry = (headers.get("x-should-retry") or "").strip().lower()
-    if should_retry in ("true", "false"):
-        retryable = should_retry == "true"
+    advice = should_retry(headers)
     return _build(
         error_class,
         message,
         status_code=status,
         error_type=error_type,
-        request_id=headers.get("request-id") or body_request_id,
+        request_id=request_id_from_headers(headers, ("request-id",)) or parsed.request_id,
         retry_after=parse_retry_after(headers, now),
-        retryable=retryable,
+        retryable=retryable if advice is None else advice,
     )
 
 
@@ -180,31 +144,6 @@ def error_from_event(payload: Any) -> BackendError:
     )
 
 
-def _read_error_body(body: bytes) -> tuple[str | None, str, str | None]:
-    """``(error type, message, request id)`` from an error body, whatever its shape."""
-    try:
-        decoded = json.loads(body) if body else None
-    except (ValueError, UnicodeDecodeError):
-        decoded = None
-    if isinstance(decoded, dict):
-        error = decoded.get("error")
-        request_id = decoded.get("request_id")
-        request_id = request_id if isinstance(request_id, str) else None
-        if isinstance(error, dict):
-            error_type = error.get("type")
-            return (
-                error_type if isinstance(error_type, str) else None,
-                str(error.get("message") or ""),
-                request_id,
-            )
-        if isinstance(error, str):
-            return None, error, request_id
-    text = body.decode("utf-8", errors="replace").strip()
-    if len(text) > _MAX_QUOTED:
-        text = text[:_MAX_QUOTED] + "..."
-    return None, text, None
-
-
 def _build(
     error_class: type[BackendError],
     message: str,
@@ -215,21 +154,19 @@ def _build(
     retry_after: float | None,
     retryable: bool | None,
 ) -> BackendError:
+    """Anthropic's refinements: the context window, the hint, the field a message names."""
     if error_class is InvalidRequestError and _CONTEXT_MESSAGE.search(message):
         error_class = ContextLengthExceededError
     hint = _HINTS.get(error_class)
-    common: dict[str, Any] = {
-        "provider": PROVIDER,
-        "status_code": status_code,
-        # BackendError redacts its message only; these come from the wire too.
-        "provider_error_type": redact(error_type) if error_type else None,
-        "request_id": redact(request_id) if request_id else None,
-        "retryable": retryable,
-    }
-    text = f"{message} ({hint})" if hint else message
-    if error_class is RateLimitError:
-        return RateLimitError(text, retry_after=retry_after, **common)
-    if issubclass(error_class, InvalidRequestError):
-        field = _FIELD_PREFIX.match(message)
-        return error_class(text, field=field[1] if field else None, **common)
-    return error_class(text, **common)
+    field = _FIELD_PREFIX.match(message)
+    return build_error(
+        error_class,
+        f"{message} ({hint})" if hint else message,
+        provider=PROVIDER,
+        status_code=status_code,
+        error_type=error_type,
+        request_id=request_id,
+        retry_after=retry_after,
+        retryable=retryable,
+        field=field[1] if field else None,
+    )

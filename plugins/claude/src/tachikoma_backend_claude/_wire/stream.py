@@ -31,19 +31,16 @@ validation (``Usage`` is built once per stream). The repository's
 
 from __future__ import annotations
 
-import json
-import json.scanner
-from collections.abc import Callable
 from typing import Any
 
 from tachikoma_backends_core.completion import CompletionChunk, Usage
 from tachikoma_backends_core.errors import BackendError, StreamProtocolError
+from tachikoma_backends_core.http import SSEParser, decode_json, scan_json
 from tachikoma_backends_core.tool_calls import ToolCallDelta
 
 from . import PROVIDER
 from .decode import finish_reason_for, tool_arguments
 from .errors import error_from_event
-from .sse import SSEParser
 
 __all__ = ["ClaudeStreamDecoder"]
 
@@ -53,26 +50,6 @@ _USAGE_KEYS = (
     "cache_creation_input_tokens",
     "cache_read_input_tokens",
 )
-_QUOTED = 80
-
-
-# The C scanner behind json.loads, called directly: json.loads adds two regex matches and
-# three Python-level calls per event, a third of its cost on short event payloads.
-# (typeshed declares make_scanner as a class taking a make_scanner: it takes a decoder.)
-_scan_json: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
-    json.JSONDecoder()  # type: ignore[arg-type]
-)
-
-
-def _json(name: str, data: str) -> Any:
-    """``data`` decoded by ``json.loads``; ``StreamProtocolError`` when it is not JSON."""
-    try:
-        return json.loads(data)
-    except ValueError:
-        quoted = data if len(data) <= _QUOTED else data[:_QUOTED] + "..."
-        raise StreamProtocolError(
-            f"the stream's {name!r} event does not carry JSON: {quoted!r}", provider=PROVIDER
-        ) from None
 
 
 class _ToolBlock:
@@ -114,7 +91,7 @@ class ClaudeStreamDecoder:
     )
 
     def __init__(self) -> None:
-        self._sse = SSEParser()
+        self._sse = SSEParser(provider=PROVIDER)
         self._tools: dict[int, _ToolBlock] = {}
         self._counts = dict.fromkeys(_USAGE_KEYS, 0)
         self._stop_reason: object = None
@@ -134,21 +111,13 @@ class ClaudeStreamDecoder:
         raises it.
         """
         self._raise_pending()
-        try:
-            events = self._sse.feed(data)
-        except UnicodeDecodeError as exc:
-            raise StreamProtocolError(
-                f"the stream is not valid UTF-8: {exc.reason}", provider=PROVIDER
-            ) from None
+        events = self._sse.feed(data)  # StreamProtocolError for bytes that are not UTF-8
         return self._handle(events) if events else []
 
     def close(self) -> list[CompletionChunk]:
         """End of the body: the last chunks, or ``StreamProtocolError`` if it was cut."""
         self._raise_pending()
-        try:
-            events = self._sse.close()
-        except UnicodeDecodeError:
-            events = []  # a character cut in half at the very end: truncated, reported below
+        events = self._sse.close()
         chunks: list[CompletionChunk] = []
         self._handle_into(events, chunks)  # at the very end, a failure is raised at once
         if not self.finished:
@@ -156,6 +125,10 @@ class ClaudeStreamDecoder:
                 "the stream ended before its message_stop event (truncated)", provider=PROVIDER
             )
         return chunks
+
+    def usage_so_far(self) -> Usage | None:
+        """What the stream cost so far, before its final usage: ``start_usage``."""
+        return self.start_usage
 
     def _raise_pending(self) -> None:
         if self._pending is not None:
@@ -173,7 +146,7 @@ class ClaudeStreamDecoder:
         return chunks
 
     def _handle_into(self, events: list[tuple[str, str]], chunks: list[CompletionChunk]) -> None:
-        append, scan, chunk_type = chunks.append, _scan_json, CompletionChunk
+        append, scan, chunk_type = chunks.append, scan_json, CompletionChunk
         for name, data in events:
             if self.finished:
                 break  # the final chunk must stay the last
@@ -183,8 +156,9 @@ class ClaudeStreamDecoder:
                 payload, end = scan(data, 0)
                 if end != len(data):
                     raise ValueError("trailing data")
-            except (StopIteration, ValueError):
-                payload = _json(name, data)  # the careful way: leading space, or an error
+            except (StopIteration, ValueError, RecursionError):
+                # The careful way: leading space, or an error.
+                payload = decode_json(data, what=f"the stream's {name!r} event", provider=PROVIDER)
             try:
                 if name == "content_block_delta":
                     # The hot path, one event per token: a text delta, inline.

@@ -1,0 +1,413 @@
+"""HttpConnection: one provider's ``httpx.AsyncClient``, and the safe ways to use it.
+
+Why a class of its own rather than an ``HttpBackend`` base: a provider's backend is its
+wire format (encode, decode, map errors) plus a connection, and composition keeps the two
+apart. The backend says *what* to send and how to read it; the connection owns *how*:
+
+* one client per backend, built from `HttpPluginConfig`: timeouts, the pool limits (in
+  effect: httpx ignores ``limits`` when a transport is passed, so none is passed unless a
+  test supplies one), proxy and CA settings, the environment honoured as httpx does;
+* one attempt per call: the core's retry loop retries (httpx's transport makes none);
+* a non-2xx answer becomes the provider's typed error, from a body read to at most
+  `MAX_ERROR_BODY` bytes, so a proxy's 1 GB error page is not read whole;
+* streams read ahead until the provider's stream has started (`StreamDecoder.started`),
+  so an error sent instead of the first event raises from ``await complete_stream()``;
+* responses are released however a call ends (cancellation included), under asyncio and
+  trio alike, with nothing of httpx's left suspended;
+* transport failures become `NetworkError` / `BackendTimeoutError` naming the provider.
+
+Examples:
+    ```python
+    connection = HttpConnection(
+        config,
+        provider="acme",
+        label="Acme",
+        headers={"authorization": f"Bearer {config.require_api_key('acme', label='Acme')}"},
+        error_from_response=functools.partial(error_from_response, provider="acme"),
+    )
+    raw = await connection.read("POST", "/v1/complete", json=body)  # bytes, or a typed error
+    stream = await connection.stream(
+        "POST", "/v1/complete", json=body, decoder=AcmeStreamDecoder(), model=model
+    )
+    ```
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from typing import Any, Protocol
+
+import anyio
+import httpx
+
+from tachikoma_backends_core.completion import CompletionChunk, Usage
+from tachikoma_backends_core.errors import (
+    BackendError,
+    BackendTimeoutError,
+    ConfigurationError,
+    NetworkError,
+)
+from tachikoma_backends_core.streaming import CompletionStream
+
+from ._config import HttpPluginConfig
+
+__all__ = ["MAX_ERROR_BODY", "ErrorMapper", "HttpConnection", "StreamDecoder", "release_response"]
+
+#: The most of an error answer's body that is read (64 KiB): enough for any provider's
+#: error object, and a bound on what a misbehaving proxy can make us hold.
+MAX_ERROR_BODY = 64 * 1024
+# Releasing a response must not hang a cancelled task (the core's streams bound it alike).
+_RELEASE_TIMEOUT_SECONDS = 10.0
+
+#: ``(status, headers, body) -> error``: a provider's mapping of an HTTP error answer.
+ErrorMapper = Callable[[int, httpx.Headers, bytes], BackendError]
+
+
+class StreamDecoder(Protocol):
+    """What `HttpConnection.stream` needs of a provider's stream decoder.
+
+    ``feed`` takes the body's bytes as they arrive and returns the chunks they complete;
+    ``close`` is called at the end of the body and raises `StreamProtocolError` if the
+    stream was cut. ``started`` turns true once the provider's stream has begun (after
+    it, errors are mid-stream), ``finished`` once the final chunk went out. ``model`` is
+    the model the stream says is answering, if it says. ``usage_so_far`` is what the
+    provider reported before its final usage (``None`` if nothing).
+    """
+
+    @property
+    def started(self) -> bool: ...
+
+    @property
+    def finished(self) -> bool: ...
+
+    @property
+    def model(self) -> str | None: ...
+
+    def feed(self, data: bytes) -> list[CompletionChunk]: ...
+
+    def close(self) -> list[CompletionChunk]: ...
+
+    def usage_so_far(self) -> Usage | None: ...
+
+
+class HttpConnection:
+    """One provider's HTTP client; see the module docstring for what it guarantees.
+
+    Args:
+        config: the plugin's validated settings.
+        provider: the plugin's name, carried by every error and stream.
+        label: how messages name the service (``"Claude"``: "timed out calling Claude").
+        headers: sent with every request, after ``config.extra_headers`` (credentials,
+            versions: the headers the config refuses in ``extra_headers``).
+        error_from_response: the provider's mapping of an HTTP error answer.
+        transport: an httpx transport to send through instead of the network (an
+            ``httpx.MockTransport`` in tests). It brings its own pool, TLS and proxy
+            settings: the config's are then not used.
+    """
+
+    def __init__(
+        self,
+        config: HttpPluginConfig,
+        *,
+        provider: str,
+        label: str,
+        headers: Mapping[str, str],
+        error_from_response: ErrorMapper,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.provider = provider
+        self.label = label
+        self._error_from_response = error_from_response
+        self._pool = (config.max_connections, config.pool_timeout or config.timeout)
+        self._closed = False
+        self.client = _build_client(config, headers=headers, transport=transport)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def read(
+        self, method: str, path: str, *, json: Any = None, params: Mapping[str, Any] | None = None
+    ) -> bytes:
+        """The whole body of a successful answer; a typed error for anything else."""
+        response = await self._open(method, path, json=json, params=params)
+        try:
+            return await _read_all(response)
+        except httpx.HTTPError as exc:
+            raise self.transport_error(exc, f"reading {self.label}'s response") from exc
+
+    async def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        decoder: StreamDecoder,
+        model: str,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> CompletionStream:
+        """A `CompletionStream` over the answer, decoded by ``decoder``.
+
+        Returns once the provider's stream has started: an HTTP error, or an error
+        event in place of the first one, raises from the ``await``. ``model`` names the
+        stream unless the decoder learnt the answering model by then.
+        """
+        response = await self._open(method, path, json=json, params=params)
+        # httpx declares an AsyncIterator; it is an async generator, closed by release.
+        body_bytes: AsyncGenerator[bytes, None] = response.aiter_bytes()  # type: ignore[assignment]
+
+        async def release() -> None:
+            await release_response(response, body_bytes)
+
+        try:
+            early = await self._read_until_started(body_bytes, decoder)
+        except BaseException:
+            with anyio.move_on_after(_RELEASE_TIMEOUT_SECONDS, shield=True):
+                await release()
+            raise
+        return CompletionStream(
+            self._chunks(body_bytes, decoder, early),
+            model=decoder.model or model,
+            provider=self.provider,
+            on_close=release,
+            usage_so_far=decoder.usage_so_far,
+        )
+
+    async def is_healthy(self, path: str, *, params: Mapping[str, Any] | None = None) -> bool:
+        """``GET path`` answers 2xx. ``False`` on any trouble; cancellation propagates."""
+        if self._closed:
+            return False
+        try:
+            response = await self.client.send(
+                self.client.build_request("GET", path, params=params), stream=True
+            )
+        except Exception:  # never raise for provider trouble
+            return False
+        with anyio.move_on_after(_RELEASE_TIMEOUT_SECONDS, shield=True):
+            await response.aclose()  # the status is the answer; the body is not needed
+        return response.is_success
+
+    async def aclose(self) -> None:
+        """Close the client and its connections; idempotent."""
+        if not self._closed:
+            self._closed = True
+            await self.client.aclose()
+
+    def transport_error(self, exc: httpx.HTTPError, doing: str) -> BackendError:
+        """httpx's failure as our error: timeouts (the pool's named), then the network."""
+        if isinstance(exc, httpx.PoolTimeout):
+            connections, wait = self._pool
+            return BackendTimeoutError(
+                f"timed out {doing}: no connection came free within {wait:g} s, all "
+                f"max_connections={connections} being busy; raise max_connections or "
+                "pool_timeout, or make fewer calls at once",
+                provider=self.provider,
+            )
+        if isinstance(exc, httpx.TimeoutException):
+            return BackendTimeoutError(
+                f"timed out {doing} ({type(exc).__name__}); raise timeout= if answers are long",
+                provider=self.provider,
+            )
+        return NetworkError(
+            f"network failure {doing}: {type(exc).__name__}: {_reason(exc)}; "
+            "check base_url and connectivity",
+            provider=self.provider,
+        )
+
+    async def _open(
+        self, method: str, path: str, *, json: Any, params: Mapping[str, Any] | None
+    ) -> httpx.Response:
+        """Send the request; a non-2xx answer raises the provider's error for it."""
+        if self._closed:
+            raise ConfigurationError(
+                f"this {self.label} backend is closed; create a new one", provider=self.provider
+            )
+        request = self.client.build_request(method, path, json=json, params=params)
+        try:
+            response = await self.client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise self.transport_error(exc, f"calling {self.label}") from exc
+        if response.is_success:
+            return response
+        body = await _read_capped(response, MAX_ERROR_BODY)
+        raise self._error_from_response(response.status_code, response.headers, body)
+
+    async def _read_until_started(
+        self, body_bytes: AsyncGenerator[bytes, None], decoder: StreamDecoder
+    ) -> list[CompletionChunk]:
+        """Feed the decoder until its stream started (or ended); the chunks seen so far."""
+        early: list[CompletionChunk] = []
+        try:
+            async for data in body_bytes:
+                early.extend(decoder.feed(data))
+                if decoder.started or decoder.finished:
+                    return early
+        except httpx.HTTPError as exc:
+            raise self.transport_error(exc, f"reading {self.label}'s stream") from exc
+        early.extend(decoder.close())  # the body ended before the stream started: cut
+        return early
+
+    async def _chunks(
+        self,
+        body_bytes: AsyncGenerator[bytes, None],
+        decoder: StreamDecoder,
+        early: list[CompletionChunk],
+    ) -> AsyncIterator[CompletionChunk]:
+        """The stream's chunks: those read ahead, then the rest of the body, decoded."""
+        for chunk in early:
+            yield chunk
+        try:  # to the body's end: the connection goes back to the pool for reuse
+            async for data in body_bytes:
+                for chunk in decoder.feed(data):
+                    yield chunk
+        except httpx.HTTPError as exc:
+            raise self.transport_error(exc, f"reading {self.label}'s stream") from exc
+        for chunk in decoder.close():
+            yield chunk
+
+
+def _reason(exc: BaseException) -> str:
+    """What went wrong, from the first exception in the chain that says (trio's
+    ``ConnectError`` is empty; its cause names the refused certificate or connection)."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # a bounded walk: chains can loop
+        if seen is None:
+            break
+        if str(seen):
+            return str(seen) if seen is exc else f"{type(seen).__name__}: {seen}"
+        seen = seen.__cause__ or seen.__context__
+    return "no reason given"
+
+
+async def release_response(
+    response: httpx.Response, body_bytes: AsyncGenerator[bytes, None]
+) -> None:
+    """Close ``response`` (and its connection), then end httpx's chain of body iterators.
+
+    Closing leaves the generators httpx and httpcore stack under ``aiter_bytes``
+    suspended, and trio warns about every suspended async generator the garbage collector
+    finds. Reading on after the close ends them all: what is still buffered comes out,
+    then the closed connection raises, unwinding every level.
+    """
+    try:
+        await response.aclose()
+    finally:
+        try:
+            async for _ in body_bytes:
+                pass
+        except Exception:  # the closed connection's error is the expected way out
+            pass
+
+
+async def _read_all(response: httpx.Response) -> bytes:
+    """The whole body; the response is released however this ends (cancellation too)."""
+    body_bytes: AsyncGenerator[bytes, None] = response.aiter_bytes()  # type: ignore[assignment]
+    try:
+        return b"".join([piece async for piece in body_bytes])
+    finally:
+        with anyio.move_on_after(_RELEASE_TIMEOUT_SECONDS, shield=True):
+            await release_response(response, body_bytes)
+
+
+async def _read_capped(response: httpx.Response, limit: int) -> bytes:
+    """At most ``limit`` bytes of the body (all of a short one), then the response released.
+
+    A failure while reading gives what arrived: the status alone still says what failed.
+    """
+    body_bytes: AsyncGenerator[bytes, None] = response.aiter_bytes()  # type: ignore[assignment]
+    pieces: list[bytes] = []
+    size = 0
+    try:
+        async for piece in body_bytes:
+            pieces.append(piece)
+            size += len(piece)
+            if size >= limit:
+                break
+    except httpx.HTTPError:
+        pass
+    finally:
+        with anyio.move_on_after(_RELEASE_TIMEOUT_SECONDS, shield=True):
+            await release_response(response, body_bytes)
+    return b"".join(pieces)[:limit]
+
+
+def _build_client(
+    config: HttpPluginConfig,
+    *,
+    headers: Mapping[str, str],
+    transport: httpx.AsyncBaseTransport | None,
+) -> httpx.AsyncClient:
+    timeout = httpx.Timeout(
+        config.timeout,
+        connect=config.connect_timeout,
+        read=config.read_timeout or config.timeout,
+        pool=config.pool_timeout or config.timeout,
+    )
+    merged = {**config.extra_headers, **headers}
+    if transport is not None:
+        return httpx.AsyncClient(
+            base_url=config.base_url, headers=merged, timeout=timeout, transport=transport
+        )
+    # No transport passed, so limits are in effect; proxies are mounted here rather than
+    # left to httpx, so that the connection to an https:// proxy is verified with the
+    # same trust (ca_bundle, verify) as the provider's.
+    trust = _ssl_context(config)
+    limits = httpx.Limits(
+        max_connections=config.max_connections,
+        max_keepalive_connections=config.max_keepalive_connections,
+    )
+    try:
+        mounts: dict[str, httpx.AsyncBaseTransport | None] = {
+            pattern: None
+            if url is None
+            else httpx.AsyncHTTPTransport(verify=trust, limits=limits, proxy=_proxy(url, trust))
+            for pattern, url in _proxies(config).items()
+        }
+    except ImportError as exc:  # socks5:// without httpx's socks extra
+        raise ConfigurationError(f"proxy: {exc}", field="proxy", provider=None) from None
+    return httpx.AsyncClient(
+        base_url=config.base_url,
+        headers=merged,
+        timeout=timeout,
+        limits=limits,
+        verify=trust,
+        mounts=mounts,
+        trust_env=False,  # the environment was read above, once
+    )
+
+
+def _proxies(config: HttpPluginConfig) -> dict[str, str | None]:
+    """URL pattern -> proxy URL (``None``: go direct), as httpx would mount them."""
+    if config.proxy is not None:
+        return {"all://": config.proxy.get_secret_value()}
+    if not config.trust_env:
+        return {}
+    # httpx's own reading of HTTP(S)_PROXY, ALL_PROXY and NO_PROXY, rules and all.
+    from httpx._utils import get_environment_proxies
+
+    return get_environment_proxies()
+
+
+def _proxy(url: str, trust: ssl.SSLContext) -> httpx.Proxy:
+    # An ssl_context is for https:// proxies only (httpcore refuses one for http://).
+    return httpx.Proxy(url, ssl_context=trust if url.startswith("https://") else None)
+
+
+def _ssl_context(config: HttpPluginConfig) -> ssl.SSLContext:
+    """How servers (and https proxies) are verified: off, ca_bundle, or httpx's default."""
+    if not config.verify:
+        return httpx.create_ssl_context(verify=False)
+    if config.ca_bundle is None:
+        # certifi, or SSL_CERT_FILE / SSL_CERT_DIR under trust_env, as httpx does.
+        return httpx.create_ssl_context(trust_env=config.trust_env)
+    try:
+        if os.path.isdir(config.ca_bundle):
+            return ssl.create_default_context(capath=config.ca_bundle)
+        return ssl.create_default_context(cafile=config.ca_bundle)
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigurationError(
+            f"ca_bundle: cannot load certificates from it ({type(exc).__name__}: {exc})",
+            field="ca_bundle",
+        ) from None
