@@ -29,7 +29,8 @@ def test_defaults_are_the_official_sdks() -> None:
     config = AcmeConfig()
     assert (config.timeout, config.connect_timeout, config.max_retries) == (600.0, 5.0, 2)
     assert (config.read_timeout, config.pool_timeout) == (None, None)
-    assert (config.max_connections, config.max_keepalive_connections) == (1000, 100)
+    assert (config.max_connections, config.keepalive_connections) == (1000, 100)
+    assert AcmeConfig(max_connections=20).keepalive_connections == 20
     assert (config.proxy, config.ca_bundle, config.verify, config.trust_env) == (
         None,
         None,

@@ -31,6 +31,7 @@ from tachikoma_backends_core.plugin import PluginConfig
 __all__ = ["HttpPluginConfig"]
 
 _PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+_DEFAULT_KEEPALIVE = 100  # the official SDKs' (with 1000 connections)
 
 
 class HttpPluginConfig(PluginConfig):
@@ -56,7 +57,8 @@ class HttpPluginConfig(PluginConfig):
         extra_headers: sent with every request (``{"x-team": "search"}``); the headers
             that carry credentials or versions are refused, use their settings.
         max_connections: the most connections open at once (the official SDKs' 1000).
-        max_keepalive_connections: idle connections kept for reuse (the SDKs' 100).
+        max_keepalive_connections: idle connections kept for reuse (``None``: the SDKs'
+            100, or ``max_connections`` if that is lower).
         proxy: a proxy URL for every request (``http://``, ``https://`` or ``socks5://``;
             credentials inside it are treated as a secret). Without it, and with
             ``trust_env``, ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` and ``NO_PROXY``
@@ -82,7 +84,7 @@ class HttpPluginConfig(PluginConfig):
     max_retries: int = Field(default=2, ge=0)
     extra_headers: dict[str, str] = Field(default_factory=dict)
     max_connections: int = Field(default=1000, ge=1)
-    max_keepalive_connections: int = Field(default=100, ge=0)
+    max_keepalive_connections: int | None = Field(default=None, ge=0)
     proxy: SecretStr | None = None
     ca_bundle: str | None = None
     verify: bool = True
@@ -124,12 +126,20 @@ class HttpPluginConfig(PluginConfig):
 
     @model_validator(mode="after")
     def _keepalive_within_pool(self) -> HttpPluginConfig:
-        if self.max_keepalive_connections > self.max_connections:
+        keepalive = self.max_keepalive_connections
+        if keepalive is not None and keepalive > self.max_connections:
             raise ValueError(
                 "max_keepalive_connections: must not exceed max_connections "
                 f"({self.max_connections})"
             )
         return self
+
+    @property
+    def keepalive_connections(self) -> int:
+        """The idle connections kept: ``max_keepalive_connections``, or its default."""
+        if self.max_keepalive_connections is not None:
+            return self.max_keepalive_connections
+        return min(_DEFAULT_KEEPALIVE, self.max_connections)
 
     def require_api_key(self, provider: str, *, label: str) -> str:
         """The API key's value; a `ConfigurationError` saying how to give one if missing.

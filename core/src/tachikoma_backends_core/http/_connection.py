@@ -356,7 +356,7 @@ def _build_client(
     trust = _ssl_context(config)
     limits = httpx.Limits(
         max_connections=config.max_connections,
-        max_keepalive_connections=config.max_keepalive_connections,
+        max_keepalive_connections=config.keepalive_connections,
     )
     try:
         mounts: dict[str, httpx.AsyncBaseTransport | None] = {
