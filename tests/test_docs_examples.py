@@ -1,8 +1,10 @@
 """Every code example in the README and docs runs as shown.
 
 ``python`` blocks run, each in a fresh namespace, in one subprocess per page; ``pycon``
-blocks run through doctest, sharing one namespace per page. The plugin-authoring page
-shows files of a package rather than scripts, so its blocks are compiled, not run.
+blocks run through doctest, sharing one namespace per page. A block with a title
+(```` ```python title="src/..." ````) is a file of the plugin guide's Acme package:
+``test_acme_example.py`` assembles, installs and runs those. The untitled blocks of the
+two pages that build Acme are fragments of its files, so they are compiled, not run.
 """
 
 from __future__ import annotations
