@@ -145,6 +145,15 @@ def test_accumulator_joins_tool_call_fragments_by_index() -> None:
     ]
 
 
+def test_accumulator_joins_a_refusal_apart_from_the_text() -> None:
+    accumulator = StreamAccumulator("m")
+    for chunk in [CompletionChunk(refusal="I can't "), CompletionChunk(refusal="do that.")]:
+        accumulator.add(chunk)
+    accumulator.add(CompletionChunk.final_chunk(Usage.new(1, 1), FinishReason.STOP))
+    response = accumulator.response()
+    assert (response.content, response.refusal) == ("", "I can't do that.")
+
+
 def test_accumulator_refuses_a_tool_call_without_a_name() -> None:
     accumulator = StreamAccumulator("m", provider="p")
     accumulator.add(CompletionChunk(tool_call_deltas=[ToolCallDelta(index=0, id="c1")]))

@@ -168,3 +168,35 @@ def test_reading_arguments_does_not_change_equality() -> None:
 def test_natural_finish_reason() -> None:
     assert FinishReason.natural(has_tool_calls=True) is FinishReason.TOOL_CALLS
     assert FinishReason.natural(has_tool_calls=False) is FinishReason.STOP
+
+
+def test_the_newer_request_options_validate_and_build() -> None:
+    base = CompletionRequest(messages=[Message.user("Hi")])
+    request = (
+        base.with_response_schema({"type": "object"}, name="answer", strict=False)
+        .with_seed(42)
+        .with_reasoning_effort("low")
+        .with_parallel_tool_calls(False)
+    )
+    assert request.response_schema is not None
+    assert (request.response_schema.name, request.response_schema.strict) == ("answer", False)
+    assert request.response_schema.json_schema == {"type": "object"}
+    assert (request.seed, request.reasoning_effort, request.parallel_tool_calls) == (
+        42,
+        "low",
+        False,
+    )
+    with pytest.raises(InvalidRequestError) as raised:
+        CompletionRequest(messages=[Message.user("Hi")], reasoning_effort="extreme")  # type: ignore[arg-type]
+    assert raised.value.field == "reasoning_effort"
+    with pytest.raises(InvalidRequestError, match="1-64 ASCII"):
+        base.with_response_schema({}, name="has spaces")
+
+
+def test_refusals_and_reasoning_tokens_are_kept() -> None:
+    response = CompletionResponse(
+        content=None, refusal="I can't help with that.", finish_reason=FinishReason.STOP, model="m"
+    )
+    assert (response.refusal, response.text) == ("I can't help with that.", "")
+    total = Usage(10, 5, reasoning_tokens=3) + Usage(1, 1, reasoning_tokens=1)
+    assert (total.output_tokens, total.reasoning_tokens) == (6, 4)

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from .completion import CompletionRequest as CompletionRequest
     from .completion import CompletionResponse as CompletionResponse
     from .completion import FinishReason as FinishReason
+    from .completion import ReasoningEffort as ReasoningEffort
+    from .completion import ResponseSchema as ResponseSchema
     from .completion import Usage as Usage
     from .content import ImagePart as ImagePart
     from .content import TextPart as TextPart
@@ -87,7 +89,15 @@ if TYPE_CHECKING:
 _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["Backend", "BackendCapabilities", "BackendInfo"], "backend"),
     **dict.fromkeys(
-        ["CompletionChunk", "CompletionRequest", "CompletionResponse", "FinishReason", "Usage"],
+        [
+            "CompletionChunk",
+            "CompletionRequest",
+            "CompletionResponse",
+            "FinishReason",
+            "ReasoningEffort",
+            "ResponseSchema",
+            "Usage",
+        ],
         "completion",
     ),
     **dict.fromkeys(["ImagePart", "TextPart"], "content"),

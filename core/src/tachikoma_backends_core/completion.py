@@ -7,12 +7,13 @@ so it is a slotted dataclass that costs about as much as a tuple.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, NonNegativeInt, computed_field, model_validator
+from pydantic import Field, NonNegativeInt, computed_field, field_validator, model_validator
 
 from ._validation import ValidatedModel
 from .messages import Message, Role
@@ -24,8 +25,17 @@ __all__ = [
     "CompletionRequest",
     "CompletionResponse",
     "FinishReason",
+    "ReasoningEffort",
+    "ResponseSchema",
     "Usage",
 ]
+
+#: How hard a reasoning model thinks before it answers, on OpenAI's scale (``"none"``
+#: to ``"max"``; each model takes a subset). Providers without the setting refuse it.
+ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
+
+# OpenAI's rule for a response format's name, and a fair one for any provider.
+_SCHEMA_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
 
 class FinishReason(str, Enum):
@@ -48,13 +58,21 @@ class Usage(ValidatedModel):
     """Tokens a call consumed, as the provider reported them.
 
     ``Usage(100, 50)``, ``Usage.new(100, 50)`` and ``Usage(input_tokens=100,
-    output_tokens=50)`` are the same. Cache counts are zero where a provider has no cache.
+    output_tokens=50)`` are the same.
+
+    The prompt's tokens are split three ways, the same for every provider:
+    ``input_tokens`` (read afresh), ``cache_read_input_tokens`` (read from the provider's
+    prompt cache) and ``cache_creation_input_tokens`` (written to it); the whole prompt is
+    their sum. Cache counts are zero where a provider has no cache. ``reasoning_tokens``
+    is the part of ``output_tokens`` a reasoning model spent thinking (zero where the
+    provider does not say).
     """
 
     input_tokens: NonNegativeInt = 0
     output_tokens: NonNegativeInt = 0
     cache_creation_input_tokens: NonNegativeInt = 0
     cache_read_input_tokens: NonNegativeInt = 0
+    reasoning_tokens: NonNegativeInt = 0
 
     def __init__(self, input_tokens: int = 0, output_tokens: int = 0, /, **data: Any) -> None:
         data.setdefault("input_tokens", input_tokens)
@@ -78,7 +96,30 @@ class Usage(ValidatedModel):
                 self.cache_creation_input_tokens + other.cache_creation_input_tokens
             ),
             cache_read_input_tokens=self.cache_read_input_tokens + other.cache_read_input_tokens,
+            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
         )
+
+
+class ResponseSchema(ValidatedModel):
+    """Structured output: the answer must be JSON matching ``json_schema``.
+
+    Attributes:
+        name: what the schema is called (1-64 letters, digits, ``_`` or ``-``).
+        json_schema: the JSON Schema of the answer, as a dict.
+        strict: whether the provider must follow the schema exactly (OpenAI's strict
+            mode, which accepts a subset of JSON Schema) rather than as guidance.
+    """
+
+    name: str = "response"
+    json_schema: dict[str, Any]
+    strict: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, name: str) -> str:
+        if not _SCHEMA_NAME.fullmatch(name):
+            raise ValueError(f"must be 1-64 ASCII letters, digits, '_' or '-', got {name!r}")
+        return name
 
 
 class CompletionRequest(ValidatedModel):
@@ -100,6 +141,10 @@ class CompletionRequest(ValidatedModel):
     tool_choice: ToolChoice = Field(default_factory=ToolChoice.auto)
     json_mode: bool = False
     metadata: dict[str, str] = Field(default_factory=dict)
+    response_schema: ResponseSchema | None = None
+    seed: int | None = None
+    reasoning_effort: ReasoningEffort | None = None
+    parallel_tool_calls: bool | None = None
 
     @model_validator(mode="after")
     def _tools_consistent(self) -> CompletionRequest:
@@ -144,6 +189,24 @@ class CompletionRequest(ValidatedModel):
     def with_json_mode(self, json_mode: bool = True) -> CompletionRequest:
         return self._with(json_mode=json_mode)
 
+    def with_response_schema(
+        self, schema: dict[str, Any], *, name: str = "response", strict: bool = True
+    ) -> CompletionRequest:
+        """Ask for JSON matching ``schema`` (structured output); see `ResponseSchema`."""
+        schema_format = ResponseSchema(name=name, json_schema=schema, strict=strict)
+        return self._with(response_schema=schema_format)
+
+    def with_seed(self, seed: int) -> CompletionRequest:
+        """Sample deterministically where the provider can (best effort, as it says)."""
+        return self._with(seed=seed)
+
+    def with_reasoning_effort(self, effort: ReasoningEffort) -> CompletionRequest:
+        return self._with(reasoning_effort=effort)
+
+    def with_parallel_tool_calls(self, parallel: bool) -> CompletionRequest:
+        """Whether the model may call several tools in one turn (``None``: provider default)."""
+        return self._with(parallel_tool_calls=parallel)
+
     def with_system(self, text: str) -> CompletionRequest:
         """Replace any system messages by one with ``text``, placed first."""
         rest = [m for m in self.messages if m.role is not Role.SYSTEM]
@@ -162,7 +225,8 @@ class CompletionResponse(ValidatedModel):
     ``content`` is the text; it is ``None`` exactly when the model answered with tool calls
     and no text, and ``""`` for an empty answer without tool calls. Normalised here, so a
     streamed-and-collected response equals the same response completed in one call,
-    whichever backend produced it.
+    whichever backend produced it. ``refusal`` is the model's explanation when it declined
+    to answer (OpenAI's ``refusal``), ``None`` otherwise.
     """
 
     content: str | None = None
@@ -170,6 +234,7 @@ class CompletionResponse(ValidatedModel):
     finish_reason: FinishReason
     usage: Usage = Field(default_factory=Usage)
     model: str
+    refusal: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -188,14 +253,16 @@ class CompletionResponse(ValidatedModel):
 class CompletionChunk:
     """One piece of a streamed completion.
 
-    Most chunks carry a text ``delta``; tool calls arrive as ``tool_call_deltas``; the last
-    chunk carries ``finish_reason`` and ``usage``. Not validated (hot path).
+    Most chunks carry a text ``delta``; tool calls arrive as ``tool_call_deltas``; a
+    refusal's text arrives as ``refusal``; the last chunk carries ``finish_reason`` and
+    ``usage``. Not validated (hot path).
     """
 
     delta: str = ""
     tool_call_deltas: Sequence[ToolCallDelta] = ()
     usage: Usage | None = None
     finish_reason: FinishReason | None = None
+    refusal: str = ""
 
     @classmethod
     def text(cls, delta: str) -> CompletionChunk:

@@ -43,12 +43,13 @@ class StreamAccumulator:
     or ``name`` fixes it, ``arguments_delta`` pieces are concatenated in order.
     """
 
-    __slots__ = ("_calls", "_text", "finish_reason", "model", "provider", "usage")
+    __slots__ = ("_calls", "_refusal", "_text", "finish_reason", "model", "provider", "usage")
 
     def __init__(self, model: str, provider: str | None = None) -> None:
         self.model = model
         self.provider = provider
         self._text: list[str] = []
+        self._refusal: list[str] = []
         self._calls: dict[int, tuple[list[str | None], list[str]]] = {}
         self.finish_reason: FinishReason | None = None
         self.usage: Usage | None = None
@@ -56,6 +57,8 @@ class StreamAccumulator:
     def add(self, chunk: CompletionChunk) -> None:
         if chunk.delta:
             self._text.append(chunk.delta)
+        if chunk.refusal:
+            self._refusal.append(chunk.refusal)
         for delta in chunk.tool_call_deltas:
             entry = self._calls.get(delta.index)
             if entry is None:
@@ -101,6 +104,7 @@ class StreamAccumulator:
             finish_reason=self.finish_reason,
             usage=self.usage or Usage(),
             model=self.model,
+            refusal="".join(self._refusal) or None,
         )
 
 

@@ -72,11 +72,17 @@ class ToolParameters(ValidatedModel):
 
 
 class ToolDefinition(ValidatedModel):
-    """A tool the model may call: ``name`` (``TOOL_NAME_PATTERN``), what it does, its inputs."""
+    """A tool the model may call: ``name`` (``TOOL_NAME_PATTERN``), what it does, its inputs.
+
+    ``strict`` asks the provider to hold the model's arguments to the schema exactly
+    (OpenAI's strict function calling); providers without such a mode treat the schema
+    as they always do.
+    """
 
     name: str
     description: str = ""
     parameters: ToolParameters = Field(default_factory=ToolParameters)
+    strict: bool = False
 
     @field_validator("name")
     @classmethod
@@ -137,8 +143,14 @@ class ToolDefinitionBuilder:
     def __init__(self, name: str) -> None:
         self._name = name
         self._description = ""
+        self._strict = False
         self._parameters: list[tuple[str, dict[str, Any], bool]] = []
         self._problems: list[tuple[str, str]] = []  # (field, message), raised by build()
+
+    def strict(self, strict: bool = True) -> ToolDefinitionBuilder:
+        """Ask for arguments that follow the schema exactly; see `ToolDefinition`."""
+        self._strict = strict
+        return self
 
     def description(self, text: str) -> ToolDefinitionBuilder:
         self._description = text
@@ -225,6 +237,7 @@ class ToolDefinitionBuilder:
             name=self._name,
             description=self._description,
             parameters=ToolParameters(properties=properties, required=required),
+            strict=self._strict,
         )
 
 

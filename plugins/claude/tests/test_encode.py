@@ -271,3 +271,39 @@ def test_the_harness_decodes_what_the_encoder_sends() -> None:
         100,
         False,
     )
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        (
+            {"response_schema": {"name": "answer", "json_schema": {"type": "object"}}},
+            "response_schema",
+        ),
+        ({"seed": 7}, "seed"),
+        ({"reasoning_effort": "high"}, "reasoning_effort"),
+    ],
+)
+def test_what_the_messages_api_cannot_do_is_refused_naming_it(
+    fields: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(InvalidRequestError) as raised:
+        encode([Message.user("Hi")], **fields)
+    assert raised.value.field == field
+
+
+def test_parallel_tool_calls_off_disables_parallel_tool_use() -> None:
+    body = encode([Message.user("Hi")], tools=[WEATHER], parallel_tool_calls=False)
+    assert body["tool_choice"] == {"type": "auto", "disable_parallel_tool_use": True}
+    assert (
+        "disable_parallel_tool_use"
+        not in encode([Message.user("Hi")], tools=[WEATHER], parallel_tool_calls=True)[
+            "tool_choice"
+        ]
+    )
+
+
+def test_a_strict_tool_is_sent_as_any_other() -> None:
+    strict = ToolDefinition.builder("get_weather").required_string("city").strict().build()
+    assert strict.strict is True
+    assert "strict" not in encode([Message.user("Hi")], tools=[strict])["tools"][0]

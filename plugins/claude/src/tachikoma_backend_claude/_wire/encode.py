@@ -13,8 +13,11 @@ core's conversation model in ways this module absorbs:
 * ``max_tokens`` is required, so the configured default fills in for requests without.
 
 What the API cannot do is refused here, before anything is sent, with the field named:
-``json_mode`` (the Messages API has no JSON mode), ``temperature`` above 1.0, and
-``max_tokens`` above the model's documented output limit.
+``json_mode`` and ``response_schema`` (the Messages API has no JSON mode), ``seed``,
+``reasoning_effort`` (Claude's extended thinking takes a token budget, not an effort),
+``temperature`` above 1.0, and ``max_tokens`` above the model's documented output limit.
+``parallel_tool_calls=False`` becomes ``disable_parallel_tool_use``; a tool's ``strict``
+is not sent (the API has no such flag).
 """
 
 from __future__ import annotations
@@ -72,13 +75,7 @@ def encode_request(
         >>> body["system"], body["messages"]
         ('Be brief.', [{'role': 'user', 'content': [{'type': 'text', 'text': 'Hi'}]}])
     """
-    if request.json_mode:
-        raise InvalidRequestError(
-            "the Messages API has no JSON mode: ask for JSON in the prompt, or offer a tool "
-            "whose input schema is the JSON you want",
-            field="json_mode",
-            provider=PROVIDER,
-        )
+    _refuse_what_claude_cannot_do(request)
     body: dict[str, Any] = {
         "model": model,
         "max_tokens": max_tokens,
@@ -90,6 +87,8 @@ def encode_request(
     if request.tools:
         body["tools"] = [_tool(tool) for tool in request.tools]
         body["tool_choice"] = _tool_choice(request.tool_choice)
+        if request.parallel_tool_calls is False and request.tool_choice.mode != "none":
+            body["tool_choice"]["disable_parallel_tool_use"] = True
     if request.stop:
         body["stop_sequences"] = list(request.stop)
     if request.temperature is not None:
@@ -109,6 +108,27 @@ def encode_request(
     if stream:
         body["stream"] = True
     return body
+
+
+def _refuse_what_claude_cannot_do(request: CompletionRequest) -> None:
+    for field, asked, why in (
+        ("json_mode", request.json_mode, "the Messages API has no JSON mode"),
+        ("response_schema", request.response_schema, "the Messages API has no JSON mode"),
+        ("seed", request.seed is not None, "the Messages API has no seed"),
+        (
+            "reasoning_effort",
+            request.reasoning_effort is not None,
+            "Claude's extended thinking takes a token budget, not an effort",
+        ),
+    ):
+        if asked:
+            advice = (
+                "; ask for JSON in the prompt, or offer a tool whose input schema is the "
+                "JSON you want"
+                if field in ("json_mode", "response_schema")
+                else ""
+            )
+            raise InvalidRequestError(f"{why}{advice}", field=field, provider=PROVIDER)
 
 
 def encode_messages(messages: list[Message]) -> list[dict[str, Any]]:

@@ -73,7 +73,7 @@ class ClaudeStreamDecoder:
         []
         >>> decoder.feed(b'event: content_block_delta\\ndata: {"type": "content_block_delta", '
         ...     b'"index": 0, "delta": {"type": "text_delta", "text": "Hi"}}\\n\\n')
-        [CompletionChunk(delta='Hi', tool_call_deltas=(), usage=None, finish_reason=None)]
+        [CompletionChunk(delta='Hi', tool_call_deltas=(), usage=None, finish_reason=None, refusal='')]
         >>> decoder.model, decoder.started, decoder.finished
         ('claude-x', True, False)
     """
