@@ -23,7 +23,12 @@ import pkgutil
 import pytest
 
 #: The distributions' top-level packages whose examples must pass: add new plugins here.
-PACKAGES = ("tachikoma_backends_core", "tachikoma_backend_mock", "tachikoma_backend_claude")
+PACKAGES = (
+    "tachikoma_backends_core",
+    "tachikoma_backend_mock",
+    "tachikoma_backend_claude",
+    "tachikoma_backend_openai",
+)
 OPTIONFLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 #: Modules not imported here, by name prefix. The conformance trait modules apply the
 #: suite's marks (``tachikoma_area``...) at import time, and those are registered only

@@ -105,6 +105,8 @@ class HttpConnection:
         transport: an httpx transport to send through instead of the network (an
             ``httpx.MockTransport`` in tests). It brings its own pool, TLS and proxy
             settings: the config's are then not used.
+        base_url: where requests go when it is not ``config.base_url`` (a URL the
+            provider derives from other settings, such as an Azure resource's).
     """
 
     def __init__(
@@ -116,13 +118,16 @@ class HttpConnection:
         headers: Mapping[str, str],
         error_from_response: ErrorMapper,
         transport: httpx.AsyncBaseTransport | None = None,
+        base_url: str | None = None,
     ) -> None:
         self.provider = provider
         self.label = label
         self._error_from_response = error_from_response
         self._pool = (config.max_connections, config.pool_timeout or config.timeout)
         self._closed = False
-        self.client = _build_client(config, headers=headers, transport=transport)
+        self.client = _build_client(
+            config, headers=headers, transport=transport, base_url=base_url or config.base_url
+        )
 
     @property
     def closed(self) -> bool:
@@ -338,6 +343,7 @@ def _build_client(
     *,
     headers: Mapping[str, str],
     transport: httpx.AsyncBaseTransport | None,
+    base_url: str,
 ) -> httpx.AsyncClient:
     timeout = httpx.Timeout(
         config.timeout,
@@ -348,7 +354,7 @@ def _build_client(
     merged = {**config.extra_headers, **headers}
     if transport is not None:
         return httpx.AsyncClient(
-            base_url=config.base_url, headers=merged, timeout=timeout, transport=transport
+            base_url=base_url, headers=merged, timeout=timeout, transport=transport
         )
     # No transport passed, so limits are in effect; proxies are mounted here rather than
     # left to httpx, so that the connection to an https:// proxy is verified with the
@@ -368,7 +374,7 @@ def _build_client(
     except ImportError as exc:  # socks5:// without httpx's socks extra
         raise ConfigurationError(f"proxy: {exc}", field="proxy", provider=None) from None
     return httpx.AsyncClient(
-        base_url=config.base_url,
+        base_url=base_url,
         headers=merged,
         timeout=timeout,
         limits=limits,

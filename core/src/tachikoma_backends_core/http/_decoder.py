@@ -11,7 +11,8 @@ every provider, and easy to get subtly wrong, so it is here:
 * an event that does not have the shape the provider documents (a missing key, a wrong
   type) is a `StreamProtocolError` naming the event, not a ``KeyError``;
 * nothing after the final chunk is decoded (it must stay the last);
-* a stream whose body ends before its final chunk is cut: `StreamProtocolError`.
+* a stream whose body ends before its final chunk is cut: `StreamProtocolError`, unless
+  `end_of_body` says the end of the body completes it.
 
 A subclass implements `decode_event`, returning a chunk, or ``None`` for an event that
 makes none; the chunk carrying a ``finish_reason`` ends the stream.
@@ -88,6 +89,15 @@ class EventStreamDecoder(abc.ABC, Generic[EventT]):
         """What the provider reported before its final usage; ``None`` unless overridden."""
         return None
 
+    def end_of_body(self) -> CompletionChunk | None:
+        """The final chunk the end of the body itself completes, if any.
+
+        For a provider that holds its finish for something that may never come (OpenAI's
+        usage chunk, from a server that sends none): ``None`` (the default) means the body
+        ended too soon.
+        """
+        return None
+
     def feed(self, data: bytes) -> list[CompletionChunk]:
         """The chunks ``data`` completes; a failure after some of them comes next call."""
         self._raise_failure()
@@ -106,6 +116,10 @@ class EventStreamDecoder(abc.ABC, Generic[EventT]):
         self._raise_failure()
         chunks: list[CompletionChunk] = []
         self._decode(self._parser.close(), chunks)
+        last = None if self.finished else self.end_of_body()
+        if last is not None:
+            chunks.append(last)
+            self.finished = last.finish_reason is not None
         if not self.finished:
             raise StreamProtocolError(
                 "the stream ended before its final event (cut short)", provider=self.provider
