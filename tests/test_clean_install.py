@@ -1,4 +1,5 @@
-"""Clean installs: ``./core`` alone, then ``./plugins/mock``; and ``./plugins/claude`` alone.
+"""Clean installs: ``./core`` alone, then ``./plugins/mock``; ``./plugins/claude`` and
+``./plugins/openai``, each alone.
 
 A fresh virtual environment (not the dev venv, no editable installs) shows that the
 distributions work as published: core alone has no plugins, and installing the mock
@@ -220,14 +221,13 @@ print("created:", type(backend.inner).__name__, backend.info.default_model)
 """
 
 
-@pytest.fixture(scope="module")
-def claude_venv(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A new venv where ``pip install ./plugins/claude`` resolves core as a dependency.
+def _venv_with_plugin(tmp_path_factory: pytest.TempPathFactory, name: str) -> tuple[Path, Path]:
+    """A new venv where ``pip install ./plugins/NAME`` resolves core as a dependency.
 
     Core is not on the package index, so it is offered as a wheel in a local directory
     (``--find-links``): what pip installs is decided by the plugin's requirements.
     """
-    base = tmp_path_factory.mktemp("claude-install")
+    base = tmp_path_factory.mktemp(f"{name}-install")
     root, wheels, workdir = base / "venv", base / "wheels", base / "work"
     workdir.mkdir()
     _ok(_run([sys.executable, "-m", "venv", root], cwd=workdir, timeout=PIP_TIMEOUT))
@@ -242,12 +242,18 @@ def claude_venv(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     )
     _ok(
         _run(
-            [*pip, "install", "--quiet", "--find-links", wheels, REPO / "plugins" / "claude"],
+            [*pip, "install", "--quiet", "--find-links", wheels, REPO / "plugins" / name],
             cwd=workdir,
             timeout=PIP_TIMEOUT,
         )
     )
     return python, workdir
+
+
+@pytest.fixture(scope="module")
+def claude_venv(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A new venv where ``pip install ./plugins/claude`` resolves core as a dependency."""
+    return _venv_with_plugin(tmp_path_factory, "claude")
 
 
 def test_installing_the_claude_plugin_pulls_core_and_is_listed(
@@ -264,3 +270,63 @@ def test_installing_the_claude_plugin_pulls_core_and_is_listed(
     assert str(python.parents[1]) in core_line, _show(result)  # the wheel, not the source tree
     assert core_line.endswith(" 0.1.0"), _show(result)
     assert "created: ClaudeBackend claude-" in result.stdout, _show(result)
+
+
+WITH_OPENAI = """\
+import importlib.util
+import os
+import sys
+
+# The developer's OPENAI_* and AZURE_* settings must not steer what is checked here.
+for name in list(os.environ):
+    if name.startswith(("OPENAI_", "AZURE_OPENAI_")):
+        del os.environ[name]
+
+from tachikoma_backends_core import registry
+
+infos = registry.available()
+print("available:", [(i.name, i.distribution, i.version, i.manifest.contract) for i in infos])
+assert "tachikoma_backend_openai" not in sys.modules, "listing imported the plugin"
+assert "httpx" not in sys.modules, "listing imported httpx"
+print("listed without import")
+print("official SDK installed:", importlib.util.find_spec("openai") is not None)
+
+import tachikoma_backends_core
+
+print("core:", tachikoma_backends_core.__file__, tachikoma_backends_core.__version__)
+backend = registry.create("openai", api_key="sk-openai-clean-venv-example", max_retries=0)
+print("created:", type(backend.inner).__name__, backend.info.default_model)
+local = registry.create("openai", base_url="http://127.0.0.1:8000/v1", model="local-model")
+print("keyless:", type(local.inner).__name__, local.info.default_model)
+import tachikoma_backend_openai
+
+print("openai plugin:", tachikoma_backend_openai.__file__)
+"""
+
+
+@pytest.fixture(scope="module")
+def openai_venv(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A new venv where ``pip install ./plugins/openai`` resolves core as a dependency."""
+    return _venv_with_plugin(tmp_path_factory, "openai")
+
+
+def test_installing_the_openai_plugin_pulls_core_and_is_listed(
+    openai_venv: tuple[Path, Path],
+) -> None:
+    python, workdir = openai_venv
+    result = _ok(_run([python, "-c", WITH_OPENAI], cwd=workdir))
+
+    assert "available: [('openai', 'tachikoma-backend-openai', '0.1.0', 2)]" in result.stdout, (
+        _show(result)
+    )
+    assert "listed without import" in result.stdout
+    # The plugin speaks HTTP itself: the official SDK is a test-only dependency.
+    assert "official SDK installed: False" in result.stdout, _show(result)
+    venv = str(python.parents[1])
+    for prefix in ("core:", "openai plugin:"):
+        line = next(line for line in result.stdout.splitlines() if line.startswith(prefix))
+        assert venv in line, _show(result)  # the wheel, not the source tree
+    core_line = next(line for line in result.stdout.splitlines() if line.startswith("core:"))
+    assert core_line.endswith(" 0.1.0"), _show(result)
+    assert "created: OpenAIBackend gpt-5.4-mini" in result.stdout, _show(result)
+    assert "keyless: OpenAIBackend local-model" in result.stdout, _show(result)

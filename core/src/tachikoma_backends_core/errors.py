@@ -195,8 +195,11 @@ class _FieldError(BackendError):
         **kwargs: Any,
     ) -> None:
         super().__init__(message, **kwargs)
-        self.field = field
-        self.problems = problems or ([(field, self.message)] if field else [])
+        # A field name may come from the wire (a provider's "param"): redacted as well.
+        self.field = None if field is None else redact(field)
+        self.problems = [(redact(name), redact(text)) for name, text in problems or []] or (
+            [(self.field, self.message)] if self.field else []
+        )
 
     def _details(self) -> dict[str, Any]:
         return {"field": self.field, **super()._details()}

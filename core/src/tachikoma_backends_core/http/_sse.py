@@ -10,9 +10,10 @@ left unfinished at the end of the stream is dropped; ``id`` sets `SSEParser.last
 and ``retry`` sets `SSEParser.retry`.
 
 The hot path works on whole events, not lines: the text is cut at blank lines, and an
-event of the usual shape (``event: x`` then one ``data: ...`` line, as Anthropic sends
-them) is sliced out with two ``str.find`` calls. Anything else (comments, several data
-lines, other fields) takes the general line-by-line path.
+event of the usual shapes (one ``data: ...`` line, as OpenAI sends them, or ``event: x``
+then one ``data: ...`` line, as Anthropic does) is sliced out with a ``str.find`` or two.
+Anything else (comments, several data lines, other fields) takes the general
+line-by-line path.
 
 Linear in the body, whatever the pieces: an unfinished event is kept as a list of pieces
 and only the new piece is searched for the blank line, so a 5 MB event arriving in 4 KiB
@@ -175,7 +176,11 @@ class SSEParser:
         """The events of complete blocks (each the lines before one blank line)."""
         events: list[tuple[str, str]] = []
         for block in blocks:
-            # The usual shape, sliced directly: "event: NAME\ndata: PAYLOAD".
+            # The usual shapes, sliced directly: "data: PAYLOAD" (OpenAI's) and
+            # "event: NAME\ndata: PAYLOAD" (Anthropic's).
+            if block.startswith("data: ") and "\n" not in block:
+                events.append((_DEFAULT_EVENT, block[6:]))
+                continue
             if block.startswith("event: "):
                 newline = block.find("\n")
                 if (

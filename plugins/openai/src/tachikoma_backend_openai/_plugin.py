@@ -6,11 +6,12 @@ pay for httpx or the backend, which the factory imports when a backend is actual
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Annotated, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from tachikoma_backends_core import BackendPlugin, EnvVar
 from tachikoma_backends_core.http import HttpPluginConfig
@@ -24,6 +25,7 @@ __all__ = ["OPENAI_BASE_URL", "OpenAIBackendConfig", "plugin"]
 
 #: Where OpenAI's API lives (the official SDKs' default ``base_url``).
 OPENAI_BASE_URL = "https://api.openai.com/v1"
+_CREDENTIALS = ("api_key", "azure_api_key", "azure_ad_token")
 
 
 class OpenAIBackendConfig(HttpPluginConfig):
@@ -83,6 +85,28 @@ class OpenAIBackendConfig(HttpPluginConfig):
     api_version: Annotated[str | None, EnvVar("OPENAI_API_VERSION")] = None
     azure_api_key: Annotated[SecretStr | None, EnvVar("AZURE_OPENAI_API_KEY")] = None
     azure_ad_token: Annotated[SecretStr | None, EnvVar("AZURE_OPENAI_AD_TOKEN")] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _explicit_settings_win(cls, data: Any) -> Any:
+        """Settings passed keep the environment from choosing for them, as in the SDKs.
+
+        An explicit ``base_url`` is not overridden by ``AZURE_OPENAI_ENDPOINT``; an
+        explicit credential by another from the environment; and Azure never takes
+        ``OPENAI_API_KEY``, an OpenAI key, from the environment.
+        """
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if "base_url" in data:
+            data.setdefault("azure_endpoint", None)
+        if any(data.get(name) is not None for name in _CREDENTIALS):
+            for name in _CREDENTIALS:
+                data.setdefault(name, None)
+        azure = data.get("azure_endpoint", os.environ.get("AZURE_OPENAI_ENDPOINT"))
+        if azure:
+            data.setdefault("api_key", None)
+        return data
 
     @field_validator("azure_endpoint")
     @classmethod

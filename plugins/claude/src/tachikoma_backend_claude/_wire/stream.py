@@ -71,9 +71,11 @@ class ClaudeStreamDecoder:
         >>> decoder.feed(b'event: message_start\\ndata: {"type": "message_start", '
         ...     b'"message": {"model": "claude-x", "usage": {"input_tokens": 3}}}\\n\\n')
         []
-        >>> decoder.feed(b'event: content_block_delta\\ndata: {"type": "content_block_delta", '
-        ...     b'"index": 0, "delta": {"type": "text_delta", "text": "Hi"}}\\n\\n')
-        [CompletionChunk(delta='Hi', tool_call_deltas=(), usage=None, finish_reason=None, refusal='')]
+        >>> [chunk] = decoder.feed(b'event: content_block_delta\\ndata: {"type": '
+        ...     b'"content_block_delta", "index": 0, '
+        ...     b'"delta": {"type": "text_delta", "text": "Hi"}}\\n\\n')
+        >>> chunk.delta, chunk.finish_reason
+        ('Hi', None)
         >>> decoder.model, decoder.started, decoder.finished
         ('claude-x', True, False)
     """

@@ -25,7 +25,13 @@ from tachikoma_backends_core.tool_calls import ToolCall
 from . import PROVIDER
 from .errors import error_from_payload
 
-__all__ = ["decode_completion", "finish_reason_for", "tool_arguments", "usage_from"]
+__all__ = [
+    "content_text",
+    "decode_completion",
+    "finish_reason_for",
+    "tool_arguments",
+    "usage_from",
+]
 
 # OpenAI's finish reasons, and what OpenAI-compatible servers send instead:
 # "eos" (Together AI), "eos_token" (older TGI and sglang) end a turn like "stop".
@@ -112,17 +118,25 @@ def decode_completion(raw: bytes | dict[str, Any], *, fallback_model: str) -> Co
     if not isinstance(message, dict):
         raise _malformed("its first choice has no message")
     calls = [_tool_call(call) for call in message.get("tool_calls") or ()]
-    content = message.get("content")
+    content = content_text(message.get("content"))
     refusal = message.get("refusal")
     model = body.get("model")
     return CompletionResponse(
-        content=content if isinstance(content, str) else None,
+        content=content,
         tool_calls=calls,
         finish_reason=finish_reason_for(choices[0].get("finish_reason"), bool(calls)),
         usage=usage_from(body.get("usage")),
         model=model if isinstance(model, str) and model else fallback_model,
         refusal=refusal if isinstance(refusal, str) and refusal else None,
     )
+
+
+def content_text(content: object) -> str | None:
+    """The message's text: a string, or the text parts of a list (Mistral's magistral)."""
+    if isinstance(content, list):
+        texts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
+        return "".join(text for text in texts if isinstance(text, str))
+    return content if isinstance(content, str) else None
 
 
 def _tool_call(call: object) -> ToolCall:

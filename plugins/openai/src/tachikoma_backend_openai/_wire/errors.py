@@ -27,6 +27,7 @@ integer code (OpenRouter's) is read as a status.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Mapping
@@ -67,6 +68,8 @@ _BY_CODE: dict[str, type[BackendError]] = {
     "server_is_overloaded": OverloadedError,
     "slow_down": OverloadedError,
     "content_filter": ContentFilteredError,
+    "invalid_prompt": ContentFilteredError,  # "flagged as potentially violating our usage policy"
+    "validation": InvalidRequestError,  # TGI's error_type
     "server_error": ServerError,
     "invalid_request_error": InvalidRequestError,
 }
@@ -104,7 +107,7 @@ def error_from_response(
     parsed = ErrorBody.parse(body)
     message = parsed.message or f"HTTP {status} with an empty body"
     error_class, retryable, hint = _classify(status, parsed)
-    if status == 404 and not parsed.structured:
+    if status == 404 and (not parsed.structured or _wrong_path(parsed)):
         error_class, hint = InvalidRequestError, "nothing at this URL: check base_url"
     elif status == 409:
         retryable = True
@@ -126,11 +129,15 @@ def error_from_payload(payload: Any) -> BackendError:
     """The error for an ``{"error": ...}`` object sent with a ``200`` (mid-stream, say)."""
     error = payload.get("error") if isinstance(payload, dict) else None
     code = error.get("code") if isinstance(error, dict) else None
+    if code is None and isinstance(payload, dict) and isinstance(payload.get("error_type"), str):
+        code = payload["error_type"]  # TGI: {"error": "...", "error_type": "validation"}
     status = code if isinstance(code, int) and 400 <= code < 600 else None
     try:
         parsed = ErrorBody.parse(json.dumps(payload).encode())
     except (TypeError, ValueError):
         parsed = ErrorBody(message=str(error))
+    if isinstance(code, str) and parsed.code is None:
+        parsed = dataclasses.replace(parsed, code=code)
     error_class, retryable, hint = _classify(status, parsed)
     message = parsed.message or "the server reported an error without a message"
     return build_error(
@@ -143,6 +150,12 @@ def error_from_payload(payload: Any) -> BackendError:
         retryable=retryable,
         field=parsed.param,
     )
+
+
+def _wrong_path(parsed: ErrorBody) -> bool:
+    # OpenAI's answer for a path it does not serve ("Invalid URL (POST /chat/completions)",
+    # a base_url without /v1, say): JSON, but not about a model.
+    return parsed.code != "model_not_found" and parsed.message.startswith("Invalid URL")
 
 
 def _classify(status: int | None, parsed: ErrorBody) -> tuple[type[BackendError], bool | None, str]:

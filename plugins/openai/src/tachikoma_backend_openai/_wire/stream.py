@@ -21,7 +21,10 @@ both the finish reason and the usage, so the finish is held until the usage arri
 
 **Tool calls.** Fragments are keyed by ``index`` and renumbered densely (0, 1, 2 in the
 order calls first appear), so interleaved fragments of parallel calls each join their own
-call, and a server counting from 1 (or -1) still yields 0, 1, ... A call's ``id`` and
+call, and a server counting from 1 (or -1) still yields 0, 1, ... An index that comes
+back with another call's ``id`` and a name (Ollama numbers every call 0) opens a new
+call; a new ``id`` without a name does not (GLM-4's demo server sends one per fragment).
+A call's ``id`` and
 ``name`` are taken once, from the first fragment that has them, never joined: servers that
 repeat them on every fragment (vLLM, LM Studio) do not get ``"call_1call_1"``. A fragment
 without an ``index`` (Gemini, older Ollama) continues the call before it, unless it brings
@@ -44,7 +47,7 @@ from tachikoma_backends_core.http import EventStreamDecoder, SSEParser, decode_j
 from tachikoma_backends_core.tool_calls import ToolCallDelta
 
 from . import PROVIDER
-from .decode import finish_reason_for, tool_arguments, usage_from
+from .decode import content_text, finish_reason_for, tool_arguments, usage_from
 from .errors import error_from_payload
 
 __all__ = ["OpenAIStreamDecoder"]
@@ -53,13 +56,15 @@ _DONE = "[DONE]"
 
 
 class _Call:
-    """A streamed tool call: its dense number, and whether its id and name went out."""
+    """A streamed tool call: its dense number, its id, whether it has its name, and
+    whether its id and name went out."""
 
-    __slots__ = ("announced", "id", "ordinal")
+    __slots__ = ("announced", "id", "named", "ordinal")
 
     def __init__(self, ordinal: int) -> None:
         self.ordinal = ordinal
         self.id: str | None = None
+        self.named = False
         self.announced = False
 
 
@@ -82,7 +87,8 @@ class OpenAIStreamDecoder(EventStreamDecoder[tuple[str, str]]):
 
     def __init__(self) -> None:
         super().__init__(SSEParser(provider=PROVIDER), provider=PROVIDER)
-        self._calls: dict[object, _Call] = {}
+        self._calls: dict[object, _Call] = {}  # by index: the latest call with it
+        self._count = 0  # calls seen: the next one's number
         self._last_call: _Call | None = None
         self._finish: object = None  # the finish_reason seen, held for the final chunk
         self._usage: Usage | None = None
@@ -93,16 +99,30 @@ class OpenAIStreamDecoder(EventStreamDecoder[tuple[str, str]]):
 
     def decode_event(self, event: tuple[str, str]) -> CompletionChunk | None:
         data = event[1]
-        if data == _DONE:
-            return self._final() if self._finish is not None else None
-        if not data or data[0] == ":":
-            return None  # a keep-alive some relays send as data
         try:
             payload, end = scan_json(data, 0)
             if end != len(data):
                 raise ValueError("trailing data")
         except (StopIteration, ValueError, RecursionError):
+            if data == _DONE:
+                return self._final() if self._finish is not None else None
+            if not data or data[0] == ":":
+                return None  # a keep-alive some relays send as data
             payload = decode_json(data, what="the stream's data", provider=PROVIDER)
+        # The hot path, one event per token: a text delta, once the stream is under way.
+        choices = payload.get("choices")
+        if choices and self.model is not None and not payload.get("usage"):
+            choice = choices[0]
+            delta = choice.get("delta")
+            if delta and not choice.get("finish_reason") and not payload.get("error"):
+                text = delta.get("content")
+                plain = not delta.get("tool_calls") and not delta.get("refusal")
+                if text.__class__ is str and text and plain:
+                    return CompletionChunk(delta=text)
+        return self._event(payload)
+
+    def _event(self, payload: Any) -> CompletionChunk | None:
+        """Any event but a plain text delta: errors, the model, usage, the finish, tools."""
         if payload.get("error"):
             raise error_from_payload(payload)
         if self.model is None:
@@ -126,6 +146,8 @@ class OpenAIStreamDecoder(EventStreamDecoder[tuple[str, str]]):
 
     def _delta(self, delta: dict[str, Any]) -> CompletionChunk | None:
         text = delta.get("content")
+        if text and text.__class__ is not str:
+            text = content_text(text)  # a list of parts (Mistral's magistral)
         refusal = delta.get("refusal")
         fragments = delta.get("tool_calls")
         if fragments:
@@ -142,29 +164,34 @@ class OpenAIStreamDecoder(EventStreamDecoder[tuple[str, str]]):
     def _fragment(self, fragment: dict[str, Any]) -> ToolCallDelta:
         function = fragment.get("function") or {}
         call_id = fragment.get("id") or None
+        name = function.get("name") or None
         key = fragment.get("index")
-        call = self._calls.get(key) if isinstance(key, int) else None
-        if call is None and not isinstance(key, int):
+        if isinstance(key, int):
+            call = self._calls.get(key)
+            if call is not None and name and call.named and call_id not in (None, call.id):
+                # The index reused by another named call (Ollama numbers each 0); a new id
+                # without a name is still the same call (GLM-4's demo server).
+                call = None
+        else:
             # No index: the call before it, unless this fragment opens another one.
             last = self._last_call
-            if last is not None and (call_id is None or call_id == last.id):
-                call = last
-            else:
-                key = ("no index", len(self._calls))
+            reuse = last is not None and (call_id is None or call_id == last.id)
+            call, key = (last, None) if reuse else (None, ("no index", self._count))
         if call is None:
-            call = self._calls[key] = _Call(len(self._calls))
+            call = self._calls[key] = _Call(self._count)
+            self._count += 1
         self._last_call = call
-        name = function.get("name") or None
         announce = not call.announced and (call_id is not None or name is not None)
         if announce:
             call.announced = call_id is not None and name is not None
         if call.id is None and call_id is not None:
             call.id = call_id
+        call.named = call.named or name is not None
         arguments = tool_arguments(function.get("arguments"))
         if announce:
             return ToolCallDelta(call.ordinal, call_id, name, arguments)
         return ToolCallDelta(call.ordinal, arguments_delta=arguments)
 
     def _final(self) -> CompletionChunk:
-        reason = finish_reason_for(self._finish, bool(self._calls))
+        reason = finish_reason_for(self._finish, self._count > 0)
         return CompletionChunk(usage=self._usage, finish_reason=reason)
