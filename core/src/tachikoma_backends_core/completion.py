@@ -226,7 +226,9 @@ class CompletionResponse(ValidatedModel):
     and no text, and ``""`` for an empty answer without tool calls. Normalised here, so a
     streamed-and-collected response equals the same response completed in one call,
     whichever backend produced it. ``refusal`` is the model's explanation when it declined
-    to answer (OpenAI's ``refusal``), ``None`` otherwise.
+    to answer (OpenAI's ``refusal``), ``None`` otherwise. ``thinking`` is the reasoning a
+    thinking model showed before its answer (Claude's thinking blocks, Ollama's
+    ``thinking``, ``reasoning_content`` from OpenAI-compatible servers), ``None`` if none.
     """
 
     content: str | None = None
@@ -235,6 +237,7 @@ class CompletionResponse(ValidatedModel):
     usage: Usage = Field(default_factory=Usage)
     model: str
     refusal: str | None = None
+    thinking: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -254,8 +257,8 @@ class CompletionChunk:
     """One piece of a streamed completion.
 
     Most chunks carry a text ``delta``; tool calls arrive as ``tool_call_deltas``; a
-    refusal's text arrives as ``refusal``; the last chunk carries ``finish_reason`` and
-    ``usage``. Not validated (hot path).
+    refusal's text arrives as ``refusal``, a thinking model's reasoning as ``thinking``;
+    the last chunk carries ``finish_reason`` and ``usage``. Not validated (hot path).
     """
 
     delta: str = ""
@@ -263,6 +266,7 @@ class CompletionChunk:
     usage: Usage | None = None
     finish_reason: FinishReason | None = None
     refusal: str = ""
+    thinking: str = ""
 
     @classmethod
     def text(cls, delta: str) -> CompletionChunk:

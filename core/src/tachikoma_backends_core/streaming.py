@@ -43,13 +43,23 @@ class StreamAccumulator:
     or ``name`` fixes it, ``arguments_delta`` pieces are concatenated in order.
     """
 
-    __slots__ = ("_calls", "_refusal", "_text", "finish_reason", "model", "provider", "usage")
+    __slots__ = (
+        "_calls",
+        "_refusal",
+        "_text",
+        "_thinking",
+        "finish_reason",
+        "model",
+        "provider",
+        "usage",
+    )
 
     def __init__(self, model: str, provider: str | None = None) -> None:
         self.model = model
         self.provider = provider
         self._text: list[str] = []
         self._refusal: list[str] = []
+        self._thinking: list[str] = []
         self._calls: dict[int, tuple[list[str | None], list[str]]] = {}
         self.finish_reason: FinishReason | None = None
         self.usage: Usage | None = None
@@ -59,6 +69,8 @@ class StreamAccumulator:
             self._text.append(chunk.delta)
         if chunk.refusal:
             self._refusal.append(chunk.refusal)
+        if chunk.thinking:
+            self._thinking.append(chunk.thinking)
         for delta in chunk.tool_call_deltas:
             entry = self._calls.get(delta.index)
             if entry is None:
@@ -105,6 +117,7 @@ class StreamAccumulator:
             usage=self.usage or Usage(),
             model=self.model,
             refusal="".join(self._refusal) or None,
+            thinking="".join(self._thinking) or None,
         )
 
 

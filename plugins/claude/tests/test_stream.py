@@ -96,9 +96,11 @@ def test_tool_use_stream_numbers_calls_densely_and_reassembles_arguments() -> No
     )
 
 
-def test_thinking_and_signature_deltas_are_ignored() -> None:
+def test_thinking_is_surfaced_and_signature_deltas_are_ignored() -> None:
     response = collect(decode(transcript("thinking_stream.sse")))
     assert (response.text, response.finish_reason) == ("4", FinishReason.LENGTH)
+    assert response.thinking, "the thinking deltas add up to the response's thinking"
+    assert "signature" not in response.thinking
 
 
 def test_message_start_gives_the_model_the_early_usage_and_marks_the_start() -> None:

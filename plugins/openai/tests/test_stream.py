@@ -326,10 +326,12 @@ def test_no_done_after_the_finish(body: bytes, expected_usage: Usage | None) -> 
 
 def test_vllm_continuous_usage_stats_last_usage_wins() -> None:
     # vLLM's stream_options.continuous_usage_stats puts usage on every chunk; its finish
-    # shares a chunk with the last text; `reasoning` is vLLM's reasoning field (PR #27752).
+    # shares a chunk with the last text; `reasoning` is vLLM's reasoning field (PR #27752),
+    # surfaced as thinking.
     chunks = decode(transcript("vllm_continuous_usage_stream.sse"))
-    assert [c.delta for c in chunks] == ["Hi", " there", "!", ""]
-    assert [c.usage for c in chunks[:-1]] == [None, None, None], "usage only on the final chunk"
+    assert [c.delta for c in chunks] == ["", "Hi", " there", "!", ""]
+    assert chunks[0].thinking == "The user greets me."
+    assert [c.usage for c in chunks[:-1]] == [None] * 4, "usage only on the final chunk"
     assert chunks[-1] == CompletionChunk(usage=Usage(14, 8), finish_reason=FinishReason.STOP)
     assert stream_lifecycle_problems(chunks) == []
 
@@ -629,10 +631,10 @@ def test_azure_content_filter_chunks_are_ignored() -> None:
     assert stream_lifecycle_problems(chunks) == []
 
 
-def test_extra_fields_are_ignored() -> None:
-    # reasoning_content (DeepSeek), reasoning (vLLM, OpenRouter), obfuscation (OpenAI),
-    # system_fingerprint, service_tier, provider and native_finish_reason (OpenRouter),
-    # x_groq (Groq), timings (llama.cpp).
+def test_extra_fields_are_ignored_and_reasoning_is_thinking() -> None:
+    # reasoning_content (DeepSeek) and reasoning (vLLM, OpenRouter) become thinking;
+    # obfuscation (OpenAI), system_fingerprint, service_tier, provider and
+    # native_finish_reason (OpenRouter), x_groq (Groq), timings (llama.cpp) are ignored.
     body = sse(
         chunk(
             {"role": "assistant", "content": None, "reasoning_content": "Let me think"},
@@ -647,9 +649,12 @@ def test_extra_fields_are_ignored() -> None:
     )
     chunks = decode(body + DONE)
     assert chunks == [
+        CompletionChunk(thinking="Let me think"),
+        CompletionChunk(thinking="Still thinking"),
         CompletionChunk("42"),
         CompletionChunk(usage=Usage(6, 2), finish_reason=FinishReason.STOP),
     ]
+    assert collect(chunks).thinking == "Let me thinkStill thinking"
 
 
 def test_choices_after_the_first_are_ignored() -> None:

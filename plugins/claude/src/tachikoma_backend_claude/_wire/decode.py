@@ -80,7 +80,8 @@ def decode_message(raw: bytes | dict[str, Any], *, fallback_model: str) -> Compl
     """The response for a ``message`` body (bytes as received, or already decoded).
 
     Text blocks are joined; ``tool_use`` blocks become `ToolCall`s with their ``input`` as
-    JSON text; thinking and server-tool blocks are left out. A body that is not a
+    JSON text; thinking blocks are ``thinking``; server-tool blocks are left
+    out. A body that is not a
     message raises ``ServerError`` (not retryable: the request may have run).
     """
     body: Any = raw
@@ -97,15 +98,16 @@ def decode_message(raw: bytes | dict[str, Any], *, fallback_model: str) -> Compl
     if not isinstance(content, list):
         raise _malformed("it has no content list")
     texts: list[str] = []
+    thoughts: list[str] = []
     calls: list[ToolCall] = []
     for block in content:
         if not isinstance(block, dict):
             continue
         kind = block.get("type")
-        if kind == "text":
-            text = block.get("text")
+        if kind in ("text", "thinking"):
+            text = block.get(kind)
             if isinstance(text, str):
-                texts.append(text)
+                (texts if kind == "text" else thoughts).append(text)
         elif kind == "tool_use":
             call_id, name = block.get("id"), block.get("name")
             if not (isinstance(call_id, str) and isinstance(name, str)):
@@ -120,6 +122,7 @@ def decode_message(raw: bytes | dict[str, Any], *, fallback_model: str) -> Compl
         finish_reason=finish_reason_for(body.get("stop_reason"), bool(calls)),
         usage=usage_from(body.get("usage")),
         model=model if isinstance(model, str) and model else fallback_model,
+        thinking="".join(thoughts) or None,
     )
 
 

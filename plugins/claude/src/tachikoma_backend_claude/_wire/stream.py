@@ -10,7 +10,8 @@ each becomes:
 | ``content_block_start`` (``tool_use``) | a `ToolCallDelta` with the call's ``id`` and ``name`` |
 | ``content_block_delta`` ``text_delta`` | a text chunk |
 | ``content_block_delta`` ``input_json_delta`` | a `ToolCallDelta` with an arguments fragment |
-| ``content_block_delta`` (thinking, signature, citations) | none |
+| ``content_block_delta`` ``thinking_delta`` | a chunk whose ``thinking`` is that text |
+| ``content_block_delta`` (signature, citations) | none |
 | ``content_block_stop`` | ``"{}"`` as arguments for a tool call that streamed none |
 | ``message_delta`` | none; records ``stop_reason`` and the output usage |
 | ``message_stop`` | the final chunk: finish reason and cumulative usage |
@@ -200,7 +201,10 @@ class ClaudeStreamDecoder:
                 return CompletionChunk(
                     tool_call_deltas=(ToolCallDelta(block.ordinal, arguments_delta=fragment),)
                 )
-            return None  # thinking_delta, signature_delta, citations_delta, ...
+            if delta_type == "thinking_delta":
+                thinking = delta.get("thinking")
+                return CompletionChunk(thinking=thinking) if thinking else None
+            return None  # signature_delta, citations_delta, ...
         if kind == "content_block_start":
             return self._block_start(payload["index"], payload["content_block"])
         if kind == "content_block_stop":
@@ -241,8 +245,11 @@ class ClaudeStreamDecoder:
         if block_type == "text":
             text = block.get("text")
             return CompletionChunk(delta=text) if text else None
+        if block_type == "thinking":
+            thinking = block.get("thinking")
+            return CompletionChunk(thinking=thinking) if thinking else None
         if block_type != "tool_use":
-            return None  # thinking, redacted_thinking, server_tool_use, ...
+            return None  # redacted_thinking, server_tool_use, ...
         call_id, name = block["id"], block["name"]
         if not (isinstance(call_id, str) and isinstance(name, str)):
             raise TypeError("a tool_use block's id and name must be strings")

@@ -1,7 +1,8 @@
 """Decode a Chat Completions answer: the ``chat.completion`` body, its finish and usage.
 
-* ``choices[0].message``: ``content``, ``refusal`` (kept as `CompletionResponse.refusal`)
-  and ``tool_calls`` (``arguments`` is JSON text already; a server that sends an object
+* ``choices[0].message``: ``content``, ``refusal`` (kept as `CompletionResponse.refusal`),
+  ``reasoning_content`` or ``reasoning`` (as `CompletionResponse.thinking`) and
+  ``tool_calls`` (``arguments`` is JSON text already; a server that sends an object
   gets it serialised);
 * ``finish_reason``: see `finish_reason_for`;
 * ``usage``: ``prompt_tokens`` is split as the core counts a prompt,
@@ -28,6 +29,7 @@ from .errors import error_from_payload
 __all__ = [
     "content_text",
     "decode_completion",
+    "reasoning_text",
     "finish_reason_for",
     "tool_arguments",
     "usage_from",
@@ -128,6 +130,7 @@ def decode_completion(raw: bytes | dict[str, Any], *, fallback_model: str) -> Co
         usage=usage_from(body.get("usage")),
         model=model if isinstance(model, str) and model else fallback_model,
         refusal=refusal if isinstance(refusal, str) and refusal else None,
+        thinking=reasoning_text(message) or None,
     )
 
 
@@ -137,6 +140,16 @@ def content_text(content: object) -> str | None:
         texts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
         return "".join(text for text in texts if isinstance(text, str))
     return content if isinstance(content, str) else None
+
+
+def reasoning_text(message: dict[str, Any]) -> str:
+    """The reasoning an OpenAI-compatible server shows: ``reasoning_content`` (DeepSeek,
+    older vLLM) or ``reasoning`` (vLLM, OpenRouter); ``""`` if none."""
+    for key in ("reasoning_content", "reasoning"):
+        value = message.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return ""
 
 
 def _tool_call(call: object) -> ToolCall:

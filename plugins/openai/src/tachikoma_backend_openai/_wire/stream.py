@@ -12,7 +12,8 @@ both the finish reason and the usage, so the finish is held until the usage arri
 | ``delta.content`` | a text chunk |
 | ``delta.refusal`` | a chunk whose ``refusal`` is that piece |
 | ``delta.tool_calls[]`` | `ToolCallDelta`s (see below) |
-| ``delta.role``, ``reasoning_content``/``reasoning``, empty deltas | none |
+| ``delta.reasoning_content`` / ``reasoning`` (DeepSeek, vLLM, OpenRouter) | a ``thinking`` chunk |
+| ``delta.role``, empty deltas | none |
 | ``finish_reason`` | none yet: held for the final chunk |
 | ``choices: []`` with ``usage`` | the final chunk, if the finish came; else kept |
 | ``[DONE]`` | the final chunk, if not sent yet |
@@ -47,12 +48,13 @@ from tachikoma_backends_core.http import EventStreamDecoder, SSEParser, decode_j
 from tachikoma_backends_core.tool_calls import ToolCallDelta
 
 from . import PROVIDER
-from .decode import content_text, finish_reason_for, tool_arguments, usage_from
+from .decode import content_text, finish_reason_for, reasoning_text, tool_arguments, usage_from
 from .errors import error_from_payload
 
 __all__ = ["OpenAIStreamDecoder"]
 
 _DONE = "[DONE]"
+_PLAIN_DELTA = frozenset({"content", "role"})  # a delta that is text and nothing else
 
 
 class _Call:
@@ -116,8 +118,7 @@ class OpenAIStreamDecoder(EventStreamDecoder[tuple[str, str]]):
             delta = choice.get("delta")
             if delta and not choice.get("finish_reason") and not payload.get("error"):
                 text = delta.get("content")
-                plain = not delta.get("tool_calls") and not delta.get("refusal")
-                if text.__class__ is str and text and plain:
+                if text.__class__ is str and text and delta.keys() <= _PLAIN_DELTA:
                     return CompletionChunk(delta=text)
         return self._event(payload)
 
@@ -148,18 +149,15 @@ class OpenAIStreamDecoder(EventStreamDecoder[tuple[str, str]]):
         text = delta.get("content")
         if text and text.__class__ is not str:
             text = content_text(text)  # a list of parts (Mistral's magistral)
-        refusal = delta.get("refusal")
         fragments = delta.get("tool_calls")
-        if fragments:
-            calls = tuple(self._fragment(fragment) for fragment in fragments)
-            return CompletionChunk(delta=text or "", tool_call_deltas=calls, refusal=refusal or "")
-        if text:
-            if refusal:
-                return CompletionChunk(delta=text, refusal=refusal)
-            return CompletionChunk(delta=text)  # the hot path: one per token
-        if refusal:
-            return CompletionChunk(refusal=refusal)
-        return None
+        calls = tuple(self._fragment(fragment) for fragment in fragments) if fragments else ()
+        refusal = delta.get("refusal")
+        thinking = reasoning_text(delta)
+        if not (text or calls or refusal or thinking):
+            return None
+        return CompletionChunk(
+            delta=text or "", tool_call_deltas=calls, refusal=refusal or "", thinking=thinking
+        )
 
     def _fragment(self, fragment: dict[str, Any]) -> ToolCallDelta:
         function = fragment.get("function") or {}
