@@ -118,7 +118,11 @@ class OpenAIStreamDecoder(EventStreamDecoder[tuple[str, str]]):
             delta = choice.get("delta")
             if delta and not choice.get("finish_reason") and not payload.get("error"):
                 text = delta.get("content")
-                if text.__class__ is str and text and delta.keys() <= _PLAIN_DELTA:
+                if (
+                    text.__class__ is str
+                    and text
+                    and (len(delta) == 1 or delta.keys() <= _PLAIN_DELTA)
+                ):
                     return CompletionChunk(delta=text)
         return self._event(payload)
 
