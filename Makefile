@@ -5,14 +5,14 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-SOURCES := core/src plugins/mock/src plugins/claude/src plugins/openai/src
+SOURCES := core/src plugins/mock/src plugins/claude/src plugins/openai/src plugins/ollama/src
 
 .PHONY: setup demo test pytest lint format typecheck docs bench lock clean
 
 setup: $(STAMP)
 
 $(STAMP): requirements/dev.lock core/pyproject.toml plugins/mock/pyproject.toml \
-		plugins/claude/pyproject.toml plugins/openai/pyproject.toml
+		plugins/claude/pyproject.toml plugins/openai/pyproject.toml plugins/ollama/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/dev.lock
 	touch $(STAMP)

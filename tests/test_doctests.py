@@ -28,6 +28,7 @@ PACKAGES = (
     "tachikoma_backend_mock",
     "tachikoma_backend_claude",
     "tachikoma_backend_openai",
+    "tachikoma_backend_ollama",
 )
 OPTIONFLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 #: Modules not imported here, by name prefix. The conformance trait modules apply the

@@ -27,6 +27,7 @@ PUBLIC_MODULES = [
     "managed",
     "manifest",
     "messages",
+    "model_management",
     "plugin",
     "predefined_tools",
     "rate_limit",

@@ -54,6 +54,9 @@ if TYPE_CHECKING:
     from .messages import ContentPart as ContentPart
     from .messages import Message as Message
     from .messages import Role as Role
+    from .model_management import ModelManager as ModelManager
+    from .model_management import ModelSummary as ModelSummary
+    from .model_management import PullProgress as PullProgress
     from .plugin import BackendPlugin as BackendPlugin
     from .plugin import EnvVar as EnvVar
     from .plugin import PluginConfig as PluginConfig
@@ -136,6 +139,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["ContextConfig", "ContextState", "ContextTracker", "ContextUsage"], "context"),
     **dict.fromkeys(["Hooks", "hookimpl"], "hooks"),
     **dict.fromkeys(["ManagedBackend"], "managed"),
+    **dict.fromkeys(["ModelManager", "ModelSummary", "PullProgress"], "model_management"),
     **dict.fromkeys(["CONTRACT_VERSION", "PluginManifest"], "manifest"),
     **dict.fromkeys(["RetryPolicy"], "retry"),
     **dict.fromkeys(["SimpleTokenCounter", "TiktokenCounter", "TokenCounter"], "tokens"),

@@ -1,4 +1,5 @@
-"""The ``tachikoma`` command: list plugins, stream a completion, check health, run the suite.
+"""The ``tachikoma`` command: list plugins, stream a completion, check health, manage
+models, run the suite.
 
 Every failure prints one line (``tachikoma: error: ...``) and exits non-zero; secrets
 never reach the terminal because errors are redacted and configs are never printed.
@@ -12,10 +13,13 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from . import registry
 from .errors import BackendError
+
+if TYPE_CHECKING:
+    from .model_management import ModelManager
 
 __all__ = ["main"]
 
@@ -125,6 +129,44 @@ async def _health(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK if healthy else EXIT_FAILURE
 
 
+def _manager(backend: Any, name: str, doing: str) -> ModelManager:
+    from .model_management import ModelManager
+
+    inner = getattr(backend, "inner", backend)
+    if not isinstance(inner, ModelManager):
+        raise BackendError(f"the {name} backend cannot {doing}: its provider manages its models")
+    return inner
+
+
+async def _models(args: argparse.Namespace, out: TextIO) -> int:
+    from .model_management import ModelManager
+
+    names = [args.backend] if args.backend else registry.names()
+    for name in names:
+        async with registry.create(name, **_parse_options(args.option)) as backend:
+            inner = getattr(backend, "inner", backend)
+            if isinstance(inner, ModelManager):
+                for model in await inner.list_models():
+                    size = f"{model.size / 1e9:6.1f} GB" if model.size is not None else ""
+                    print(f"{name:<12} {model.name:<40} {size}".rstrip(), file=out)
+            else:  # what the plugin knows of; its provider decides what it serves
+                for model_id in backend.info.available_models:
+                    print(f"{name:<12} {model_id}", file=out)
+    return EXIT_OK
+
+
+async def _pull(args: argparse.Namespace, out: TextIO) -> int:
+    from ._pull_progress import show_pull
+
+    async with registry.create(args.backend, **_parse_options(args.option)) as backend:
+        manager = _manager(backend, args.backend, "pull models")
+        last = await show_pull(manager.pull_model(args.model), out)
+    if last is None or not last.done:
+        raise BackendError(f"the pull of {args.model} ended before it succeeded")
+    print(f"pulled {args.model}", file=out)
+    return EXIT_OK
+
+
 def _cmd_conformance(args: argparse.Namespace) -> int:
     """Run the conformance suite: only the traits, wherever it is invoked.
 
@@ -139,6 +181,13 @@ def _cmd_conformance(args: argparse.Namespace) -> int:
         if args.live:
             argv.append("--live")
         return subprocess.call([sys.executable, "-m", "pytest", *argv, *extra])
+
+
+def _option_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-o", "--option", action="append", default=[], metavar="KEY=VALUE",
+        help="backend setting (repeatable), e.g. -o base_url=http://127.0.0.1:8080",
+    )  # fmt: skip
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -159,10 +208,7 @@ def _parser() -> argparse.ArgumentParser:
     complete.add_argument("--system", help="system prompt")
     complete.add_argument("--max-tokens", type=int, help="maximum output tokens")
     complete.add_argument("--temperature", type=float, help="sampling temperature (0-2)")
-    complete.add_argument(
-        "-o", "--option", action="append", default=[], metavar="KEY=VALUE",
-        help="backend setting (repeatable), e.g. -o base_url=http://127.0.0.1:8080",
-    )  # fmt: skip
+    _option_argument(complete)
     complete.add_argument("--no-stream", action="store_true", help="wait for the whole reply")
     complete.add_argument(
         "-v", "--verbose", action="store_true", help="print model, finish reason and usage"
@@ -170,6 +216,15 @@ def _parser() -> argparse.ArgumentParser:
 
     health = commands.add_parser("health", help="check that backends answer")
     health.add_argument("-b", "--backend", help="plugin name (default: every plugin)")
+
+    models = commands.add_parser("models", help="list the models a backend has")
+    models.add_argument("backend", nargs="?", help="plugin name (default: every plugin)")
+    _option_argument(models)
+
+    pull = commands.add_parser("pull", help="fetch a model, showing progress (Ollama)")
+    pull.add_argument("model", help="the model to pull, e.g. llama3.2")
+    pull.add_argument("-b", "--backend", default="ollama", help="plugin name (default: ollama)")
+    _option_argument(pull)
 
     conformance = commands.add_parser(
         "conformance", help="run the conformance suite (needs pytest)"
@@ -200,6 +255,10 @@ def main(
 
         if args.command == "complete":
             return anyio.run(_complete, args, out, err)
+        if args.command == "models":
+            return anyio.run(_models, args, out)
+        if args.command == "pull":
+            return anyio.run(_pull, args, out)
         return anyio.run(_health, args, out)
     except BackendError as error:
         print(f"tachikoma: error: {error}", file=err)

@@ -19,6 +19,7 @@ import pytest
 
 from tachikoma_backends_core import (
     AuthenticationError,
+    BackendError,
     BackendTimeoutError,
     ConfigurationError,
     NetworkError,
@@ -31,6 +32,7 @@ from tachikoma_backends_core.http import (
     MAX_ERROR_BODY,
     HttpConnection,
     HttpPluginConfig,
+    NDJSONParser,
     StreamDecoder,
     error_from_response,
 )
@@ -278,3 +280,35 @@ async def test_a_closed_connection_says_so_and_is_unhealthy() -> None:
     with pytest.raises(ConfigurationError, match="this Kit backend is closed"):
         await connection.read("GET", "/")
     assert await connection.is_healthy("/v1/models") is False
+
+
+async def test_events_yields_parsed_events_and_releases_the_response(lines: Lines) -> None:
+    body = Body(lines({"status": "pulling"}) + b'{"status": "pu', b'ing"}\n', lines({"ok": 1}))
+    connection = connect(lambda request: httpx.Response(200, stream=body))
+    async with await connection.events("POST", "/api/pull", parser=NDJSONParser()) as events:
+        seen = [event async for event in events]
+    assert seen == [{"status": "pulling"}, {"status": "puing"}, {"ok": 1}], "a line cut in two"
+    assert body.closed
+
+
+async def test_events_raise_http_errors_from_the_await_and_type_transport_failures(
+    lines: Lines,
+) -> None:
+    refused = connect(lambda request: httpx.Response(404, json={"error": "model 'x' not found"}))
+    with pytest.raises(BackendError, match="not found"):
+        await refused.events("POST", "/api/pull", parser=NDJSONParser())
+    body = Body(lines({"status": "a"}), error=httpx.ReadError("reset"))
+    broken = connect(lambda request: httpx.Response(200, stream=body))
+    events = await broken.events("POST", "/api/pull", parser=NDJSONParser())
+    with pytest.raises(NetworkError, match="reading Kit's answer"):
+        [event async for event in events]
+    assert body.closed
+
+
+async def test_leaving_events_early_releases_the_response(lines: Lines) -> None:
+    body = Body(lines({"n": 1}), lines({"n": 2}))
+    connection = connect(lambda request: httpx.Response(200, stream=body))
+    async with await connection.events("POST", "/api/pull", parser=NDJSONParser()) as events:
+        async for _event in events:
+            break
+    assert body.closed

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ._connection import MAX_ERROR_BODY as MAX_ERROR_BODY
     from ._connection import ErrorMapper as ErrorMapper
     from ._connection import HttpConnection as HttpConnection
+    from ._connection import HttpEvents as HttpEvents
     from ._connection import StreamDecoder as StreamDecoder
     from ._connection import release_response as release_response
     from ._decoder import EventParser as EventParser
@@ -56,7 +57,14 @@ if TYPE_CHECKING:
 _EXPORTS: dict[str, str] = {
     "HttpPluginConfig": "_config",
     **dict.fromkeys(
-        ["MAX_ERROR_BODY", "ErrorMapper", "HttpConnection", "StreamDecoder", "release_response"],
+        [
+            "MAX_ERROR_BODY",
+            "ErrorMapper",
+            "HttpConnection",
+            "HttpEvents",
+            "StreamDecoder",
+            "release_response",
+        ],
         "_connection",
     ),
     **dict.fromkeys(["EventParser", "EventStreamDecoder"], "_decoder"),

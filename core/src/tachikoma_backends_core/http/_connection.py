@@ -37,7 +37,7 @@ from __future__ import annotations
 import os
 import ssl
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol
 
 import anyio
 import httpx
@@ -52,8 +52,16 @@ from tachikoma_backends_core.errors import (
 from tachikoma_backends_core.streaming import CompletionStream
 
 from ._config import HttpPluginConfig
+from ._decoder import EventParser, EventT
 
-__all__ = ["MAX_ERROR_BODY", "ErrorMapper", "HttpConnection", "StreamDecoder", "release_response"]
+__all__ = [
+    "MAX_ERROR_BODY",
+    "ErrorMapper",
+    "HttpConnection",
+    "HttpEvents",
+    "StreamDecoder",
+    "release_response",
+]
 
 #: The most of an error answer's body that is read (64 KiB): enough for any provider's
 #: error object, and a bound on what a misbehaving proxy can make us hold.
@@ -180,6 +188,23 @@ class HttpConnection:
             usage_so_far=decoder.usage_so_far,
         )
 
+    async def events(
+        self,
+        method: str,
+        path: str,
+        *,
+        parser: EventParser[EventT],
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> HttpEvents[EventT]:
+        """The events of a streamed answer that is not a completion (a model pull's
+        progress, say), parsed by ``parser``; an HTTP error raises from the ``await``.
+
+        Use it as an async context manager, or close it, to release the connection.
+        """
+        response = await self._open(method, path, json=json, params=params)
+        return HttpEvents(response, parser, self)
+
     async def is_healthy(self, path: str, *, params: Mapping[str, Any] | None = None) -> bool:
         """``GET path`` answers 2xx. ``False`` on any trouble; cancellation propagates."""
         if self._closed:
@@ -284,6 +309,66 @@ def _reason(exc: BaseException) -> str:
             return str(seen) if seen is exc else f"{type(seen).__name__}: {seen}"
         seen = seen.__cause__ or seen.__context__
     return "no reason given"
+
+
+class HttpEvents(Generic[EventT]):
+    """The parsed events of one streamed answer: an async iterator, closed however it ends.
+
+    Transport failures are typed as the connection's are; leaving ``async with``,
+    exhausting it or failing releases the response.
+    """
+
+    def __init__(
+        self, response: httpx.Response, parser: EventParser[EventT], connection: HttpConnection
+    ) -> None:
+        self._response = response
+        self._parser = parser
+        self._connection = connection
+        # httpx declares an AsyncIterator; it is an async generator, closed by aclose.
+        self._body: AsyncGenerator[bytes, None] = response.aiter_bytes()  # type: ignore[assignment]
+        self._ready: list[EventT] = []
+        self._ended = False
+        self._closed = False
+
+    def __aiter__(self) -> HttpEvents[EventT]:
+        return self
+
+    async def __anext__(self) -> EventT:
+        try:
+            while not self._ready:
+                if self._ended:
+                    await self.aclose()
+                    raise StopAsyncIteration
+                await self._read()
+        except BaseException:
+            await self.aclose()
+            raise
+        return self._ready.pop(0)
+
+    async def _read(self) -> None:
+        connection = self._connection
+        try:
+            data = await self._body.__anext__()
+        except StopAsyncIteration:
+            self._ended = True
+            self._ready.extend(self._parser.close())
+        except httpx.HTTPError as exc:
+            raise connection.transport_error(exc, f"reading {connection.label}'s answer") from exc
+        else:
+            self._ready.extend(self._parser.feed(data))
+
+    async def aclose(self) -> None:
+        """Release the response; idempotent, shielded from cancellation, bounded in time."""
+        if not self._closed:
+            self._closed = True
+            with anyio.move_on_after(_RELEASE_TIMEOUT_SECONDS, shield=True):
+                await release_response(self._response, self._body)
+
+    async def __aenter__(self) -> HttpEvents[EventT]:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
 
 async def release_response(
