@@ -1,5 +1,5 @@
-"""Clean installs: ``./core`` alone, then ``./plugins/mock``; ``./plugins/claude`` and
-``./plugins/openai``, each alone.
+"""Clean installs: ``./core`` alone, then ``./plugins/mock``; ``./plugins/claude``,
+``./plugins/openai`` and ``./plugins/ollama``, each alone.
 
 A fresh virtual environment (not the dev venv, no editable installs) shows that the
 distributions work as published: core alone has no plugins, and installing the mock
@@ -330,3 +330,78 @@ def test_installing_the_openai_plugin_pulls_core_and_is_listed(
     assert core_line.endswith(" 0.1.0"), _show(result)
     assert "created: OpenAIBackend gpt-5.4-mini" in result.stdout, _show(result)
     assert "keyless: OpenAIBackend local-model" in result.stdout, _show(result)
+
+
+WITH_OLLAMA = """\
+import importlib.util
+import os
+import sys
+
+# The developer's OLLAMA_* settings must not steer what is checked here.
+for name in ("OLLAMA_HOST", "OLLAMA_API_KEY"):
+    os.environ.pop(name, None)
+
+from tachikoma_backends_core import registry
+
+infos = registry.available()
+print("available:", [(i.name, i.distribution, i.version, i.manifest.contract) for i in infos])
+print("claims:", sorted(infos[0].manifest.capabilities or ()))
+assert "tachikoma_backend_ollama" not in sys.modules, "listing imported the plugin"
+assert "httpx" not in sys.modules, "listing imported httpx"
+print("listed without import")
+print("rich installed:", importlib.util.find_spec("rich") is not None)
+
+import tachikoma_backends_core
+
+print("core:", tachikoma_backends_core.__file__, tachikoma_backends_core.__version__)
+backend = registry.create("ollama", max_retries=0)
+caps = backend.info.capabilities
+print("created:", type(backend.inner).__name__, backend.info.default_model, caps.max_context_tokens)
+from tachikoma_backend_ollama import OllamaServerConfig
+
+print("base url:", OllamaServerConfig().base_url)
+import tachikoma_backend_ollama
+
+print("ollama plugin:", tachikoma_backend_ollama.__file__)
+"""
+
+
+@pytest.fixture(scope="module")
+def ollama_venv(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A new venv where ``pip install ./plugins/ollama`` resolves core as a dependency."""
+    return _venv_with_plugin(tmp_path_factory, "ollama")
+
+
+def test_installing_the_ollama_plugin_pulls_core_and_rich_and_is_listed(
+    ollama_venv: tuple[Path, Path],
+) -> None:
+    python, workdir = ollama_venv
+    result = _ok(_run([python, "-c", WITH_OLLAMA], cwd=workdir))
+
+    assert "available: [('ollama', 'tachikoma-backend-ollama', '0.1.0', 2)]" in result.stdout, (
+        _show(result)
+    )
+    assert "claims: ['json_mode', 'streaming', 'tool_calling']" in result.stdout, _show(result)
+    assert "listed without import" in result.stdout
+    # rich draws `tachikoma pull`'s progress bars: a dependency, not an extra.
+    assert "rich installed: True" in result.stdout, _show(result)
+    venv = str(python.parents[1])
+    for prefix in ("core:", "ollama plugin:"):
+        line = next(line for line in result.stdout.splitlines() if line.startswith(prefix))
+        assert venv in line, _show(result)  # the wheel, not the source tree
+    assert "created: OllamaBackend llama3.2 4096" in result.stdout, _show(result)
+    assert "base url: http://127.0.0.1:11434" in result.stdout, _show(result)
+
+
+def test_the_installed_ollama_cli_pull_without_a_server_fails_in_one_line(
+    ollama_venv: tuple[Path, Path],
+) -> None:
+    # `tachikoma pull` with nothing listening: one line, exit 1 (no traceback).
+    python, workdir = ollama_venv
+    tachikoma = python.with_name("tachikoma")
+    result = _run([tachikoma, "pull", "llama3.2", "-o", "base_url=127.0.0.1:9"], cwd=workdir)
+
+    assert result.returncode == 1, _show(result)
+    assert result.stdout == "", _show(result)
+    assert result.stderr.startswith("tachikoma: error: "), _show(result)
+    assert result.stderr.count("\n") == 1, _show(result)

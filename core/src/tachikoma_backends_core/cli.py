@@ -261,7 +261,8 @@ def main(
             return anyio.run(_pull, args, out)
         return anyio.run(_health, args, out)
     except BackendError as error:
-        print(f"tachikoma: error: {error}", file=err)
+        one_line = str(error).replace("\r", " ").replace("\n", " ")  # a provider's may span lines
+        print(f"tachikoma: error: {one_line}", file=err)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         print("tachikoma: interrupted", file=err)

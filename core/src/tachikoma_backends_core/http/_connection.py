@@ -115,6 +115,8 @@ class HttpConnection:
             settings: the config's are then not used.
         base_url: where requests go when it is not ``config.base_url`` (a URL the
             provider derives from other settings, such as an Azure resource's).
+        connect_hint: what to do when no connection can be made at all (a local
+            server that is not running, say); by default, to check ``base_url``.
     """
 
     def __init__(
@@ -127,8 +129,10 @@ class HttpConnection:
         error_from_response: ErrorMapper,
         transport: httpx.AsyncBaseTransport | None = None,
         base_url: str | None = None,
+        connect_hint: str | None = None,
     ) -> None:
         self.provider = provider
+        self._connect_hint = connect_hint
         self.label = label
         self._error_from_response = error_from_response
         self._pool = (config.max_connections, config.pool_timeout or config.timeout)
@@ -240,9 +244,11 @@ class HttpConnection:
                 f"timed out {doing} ({type(exc).__name__}); raise timeout= if answers are long",
                 provider=self.provider,
             )
+        hint = "check base_url and connectivity"
+        if self._connect_hint and isinstance(exc, httpx.ConnectError):
+            hint = self._connect_hint
         return NetworkError(
-            f"network failure {doing}: {type(exc).__name__}: {_reason(exc)}; "
-            "check base_url and connectivity",
+            f"network failure {doing}: {type(exc).__name__}: {_reason(exc)}; {hint}",
             provider=self.provider,
         )
 

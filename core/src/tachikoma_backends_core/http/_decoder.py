@@ -132,11 +132,12 @@ class EventStreamDecoder(abc.ABC, Generic[EventT]):
             raise failure
 
     def _decode(self, events: list[EventT], chunks: list[CompletionChunk]) -> None:
+        if self.finished:
+            return  # the final chunk must stay the last
+        decode, append = self.decode_event, chunks.append
         for event in events:
-            if self.finished:
-                return  # the final chunk must stay the last
             try:
-                chunk = self.decode_event(event)
+                chunk = decode(event)
             except BackendError:
                 raise
             except (KeyError, TypeError, AttributeError, ValueError) as exc:
@@ -146,9 +147,10 @@ class EventStreamDecoder(abc.ABC, Generic[EventT]):
                 ) from None
             self.started = True
             if chunk is not None:
-                chunks.append(chunk)
+                append(chunk)
                 if chunk.finish_reason is not None:
                     self.finished = True
+                    return  # nothing after the final chunk
 
 
 def _said(exc: BaseException) -> str:

@@ -25,7 +25,7 @@ from typing import Any
 from tachikoma_backends_core.errors import StreamProtocolError
 
 from ._excerpt import EXCERPT_CONTEXT, excerpt
-from ._json import decode_json
+from ._json import decode_json, scan_json
 
 __all__ = ["DEFAULT_MAX_LINE_SIZE", "NDJSONParser"]
 
@@ -100,8 +100,21 @@ class NDJSONParser:
 
     def _decode(self, lines: list[bytes]) -> list[Any]:
         values: list[Any] = []
+        append, scan, limit = values.append, scan_json, self.max_line_size
         try:
             for line in lines:
+                # The hot path, one line per token: UTF-8 JSON with nothing around it.
+                if len(line) <= limit:
+                    try:
+                        text = line.decode()
+                        value, end = scan(text, 0)
+                    except (ValueError, StopIteration, RecursionError):
+                        pass  # blank, bad, or surrounded by whitespace: the careful way
+                    else:
+                        if end == len(text):
+                            self._line += 1
+                            append(value)
+                            continue
                 self._decode_line(line, values)
         except StreamProtocolError as failure:
             if not values:

@@ -8,7 +8,7 @@ pull with progress, delete, which ``tachikoma models`` and ``tachikoma pull`` us
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -100,6 +100,7 @@ class OllamaBackend(Backend):
             headers=headers,
             error_from_response=error_from_response,
             transport=transport,
+            connect_hint=how_to_start(config.base_url),
         )
         self._options = {"num_ctx": config.num_ctx} if config.num_ctx else {}
         self._options.update(config.options)
@@ -119,20 +120,22 @@ class OllamaBackend(Backend):
     ) -> OllamaBackend:
         """A backend for a server that answers, or a typed error saying how to start one.
 
-        The server is ``server_config``'s (``OLLAMA_HOST`` by default), started with
-        ``ollama serve`` when nothing answers and ``auto_start`` is set. The model's
+        The server is ``server_config``'s (without one, ``backend_config``'s, whose
+        ``base_url`` is ``OLLAMA_HOST`` by default), started with ``ollama serve`` when
+        nothing answers and ``auto_start`` is set. The model's
         context length and capabilities are read into ``info`` (a model not pulled yet
         keeps the defaults: its first request says how to pull it).
         """
-        server = server_config or OllamaServerConfig()
-        settings = (backend_config or OllamaBackendConfig()).model_copy(
-            update={
-                "base_url": server.base_url,
-                "auto_start": server.auto_start,
-                "start_timeout": server.start_timeout,
-                "ollama_binary": server.binary,
-            }
-        )
+        settings = backend_config or OllamaBackendConfig()
+        if server_config is not None:
+            settings = settings.model_copy(
+                update={
+                    "base_url": server_config.base_url,
+                    "auto_start": server_config.auto_start,
+                    "start_timeout": server_config.start_timeout,
+                    "ollama_binary": server_config.binary,
+                }
+            )
         backend = cls(settings, transport=transport)
         try:
             await backend.ensure_server()
@@ -165,9 +168,9 @@ class OllamaBackend(Backend):
             base_url = self._config.base_url
             try:
                 await self._http.read("GET", "/api/version")
-            except NetworkError as refused:
+            except NetworkError:
                 if not self._config.auto_start:
-                    raise NetworkError(how_to_start(base_url), provider=PROVIDER) from refused
+                    raise  # its message says how to start Ollama (the connection's hint)
                 self._server = await ServerProcess.start(
                     self._config.ollama_binary,
                     base_url,
@@ -248,7 +251,7 @@ class OllamaBackend(Backend):
             details=shown.get("details") or {},
         )
 
-    async def pull_model(self, name: str) -> AsyncIterator[PullProgress]:
+    async def pull_model(self, name: str) -> AsyncGenerator[PullProgress, None]:
         """Pull model ``name``, yielding its progress until ``success``.
 
         A failure reported in the stream (no such model in the registry, no network)

@@ -13,6 +13,7 @@ points the server, the ``ollama`` CLI and this plugin at the same place:
 | ``https://example.com/ollama`` | ``https://example.com:443/ollama`` (a path is kept) |
 | ``[::1]:11500``, ``::1`` | ``http://[::1]:11500``, ``http://[::1]:11434`` |
 | ``0.0.0.0``, ``[::]`` | ``http://127.0.0.1:11434``, ``http://[::1]:11434`` |
+| ``ollama.com`` | ``https://ollama.com:443`` (Ollama's cloud, as its CLI reads it) |
 
 Surrounding spaces and quotes are dropped, a port that is not one falls back to the
 default, and an address that means "every interface" (what ``ollama serve`` binds) is
@@ -31,7 +32,6 @@ __all__ = ["DEFAULT_BASE_URL", "OllamaServerConfig", "parse_host"]
 DEFAULT_PORT = 11434
 #: Where Ollama listens unless told otherwise.
 DEFAULT_BASE_URL = f"http://127.0.0.1:{DEFAULT_PORT}"
-_CONNECTABLE = {"0.0.0.0": "127.0.0.1", "::": "::1"}
 
 
 def parse_host(value: str | None) -> str:
@@ -46,6 +46,8 @@ def parse_host(value: str | None) -> str:
         return DEFAULT_BASE_URL
     scheme, separator, rest = raw.partition("://")
     if not separator:
+        if raw == "ollama.com":  # Ollama's own cloud, as the ollama CLI reads it
+            return "https://ollama.com:443"
         scheme, rest = "http", raw
         default_port = DEFAULT_PORT
     else:
@@ -55,7 +57,7 @@ def parse_host(value: str | None) -> str:
         default_port = 443 if scheme == "https" else 80
     hostport, _, path = rest.partition("/")
     host, port = _split_host_port(hostport, default_port)
-    host = _CONNECTABLE.get(host, host)
+    host = _connectable(host)
     shown = f"[{host}]" if ":" in host else host
     path = path.strip("/")
     return f"{scheme}://{shown}:{port}" + (f"/{path}" if path else "")
@@ -77,6 +79,17 @@ def _split_host_port(hostport: str, default_port: int) -> tuple[str, int]:
     if not 0 <= port <= 65535:
         port = default_port
     return host, port
+
+
+def _connectable(host: str) -> str:
+    """An address that means "every interface" (what a server binds), as loopback."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if not address.is_unspecified:
+        return host
+    return "127.0.0.1" if address.version == 4 else "::1"
 
 
 def _is_ip(text: str) -> bool:

@@ -6,6 +6,7 @@ pay for httpx or the backend, which the factory imports when a backend is actual
 
 from __future__ import annotations
 
+import math
 import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -81,13 +82,16 @@ class OllamaBackendConfig(HttpPluginConfig):
     @field_validator("keep_alive")
     @classmethod
     def _duration(cls, value: float | str | None) -> float | str | None:
-        if isinstance(value, str) and not _DURATION.match(value.strip()):
+        if isinstance(value, str):
+            text = value.strip()
+            if _DURATION.match(text):
+                return text
             try:
-                return float(value)  # "300": seconds, as a number
+                value = float(text)  # "300": seconds, as a number
             except ValueError:
-                raise ValueError(
-                    "must be seconds, or a duration with a unit such as '10m' or '1h30m'"
-                ) from None
+                value = math.nan
+        if value is not None and not math.isfinite(value):
+            raise ValueError("must be seconds, or a duration with a unit such as '10m' or '1h30m'")
         return value
 
 

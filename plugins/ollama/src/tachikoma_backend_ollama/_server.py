@@ -71,7 +71,7 @@ class ServerProcess:
                 provider=PROVIDER,
             )
         parts = urlsplit(base_url)
-        environment = {**os.environ, "OLLAMA_HOST": f"{parts.hostname}:{parts.port}"}
+        environment = {**os.environ, "OLLAMA_HOST": parts.netloc}  # "[::1]:11500" stays bracketed
         log = tempfile.TemporaryFile()  # noqa: SIM115 - the server's, closed by stop()
         try:
             process = await anyio.open_process(
@@ -116,7 +116,8 @@ class ServerProcess:
 
     def _printed(self) -> str:
         self._log.seek(0)
-        text = self._log.read().decode(errors="replace").strip()
+        lines = self._log.read().decode(errors="replace").strip().splitlines()
+        text = " | ".join(line.strip() for line in lines if line.strip())  # one line
         if not text:
             return "it printed nothing"
         return "it printed: " + (text if len(text) <= _QUOTED else "..." + text[-_QUOTED:])

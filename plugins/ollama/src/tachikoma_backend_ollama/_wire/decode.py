@@ -57,8 +57,10 @@ def tool_call_from(call: Any, number: int) -> ToolCall:
     arguments = function.get("arguments")
     if isinstance(arguments, str):  # a server that sends JSON text, as OpenAI does
         text = arguments
-    else:
+    elif arguments is None or isinstance(arguments, dict):
         text = json.dumps(arguments or {}, ensure_ascii=False, separators=(",", ":"))
+    else:
+        raise TypeError("a tool call's arguments must be a JSON object")
     call_id = call.get("id")
     return ToolCall(id=call_id if isinstance(call_id, str) and call_id else f"call_{number}",
                     name=name, arguments=text)  # fmt: skip

@@ -32,7 +32,10 @@ from tachikoma_backends_core.tool_calls import ToolResult
 
 from . import PROVIDER
 
-__all__ = ["encode_chat"]
+__all__ = ["ERROR_PREFIX", "encode_chat"]
+
+#: How a failed tool run's text starts (the native API has no error flag for one).
+ERROR_PREFIX = "Error: "
 
 _EFFORT_TO_THINK: dict[str, bool | str] = {
     "none": False,
@@ -73,11 +76,7 @@ def encode_chat(
     """
     body: dict[str, Any] = {
         "model": model,
-        "messages": [
-            encoded
-            for index, message in enumerate(request.messages)
-            for encoded in _messages(message, index)
-        ],
+        "messages": _all_messages(request.messages),
         "stream": stream,
     }
     tools = _tools(request)
@@ -140,6 +139,20 @@ def _tools(request: CompletionRequest) -> list[dict[str, Any]]:
     return encoded
 
 
+def _all_messages(messages: list[Message]) -> list[dict[str, Any]]:
+    encoded: list[dict[str, Any]] = []
+    names: dict[str, str] = {}  # call id -> tool name, for hand-built tool messages
+    for index, message in enumerate(messages):
+        names.update((call.id, call.name) for call in message.tool_calls)
+        for entry in _messages(message, index):
+            if entry["role"] == "tool" and not entry.get("tool_name"):
+                name = names.get(entry.get("tool_call_id") or "")
+                if name:
+                    entry["tool_name"] = name
+            encoded.append(entry)
+    return encoded
+
+
 def _messages(message: Message, index: int) -> list[dict[str, Any]]:
     """The message, after a ``tool`` message for each tool result it holds."""
     content = message.content
@@ -180,9 +193,11 @@ def _text(parts: list[Any]) -> str:
 
 
 def _tool_message(result: ToolResult, index: int) -> dict[str, Any]:
+    text = result.content.as_text()
     entry: dict[str, Any] = {
         "role": "tool",
-        "content": result.content.as_text(),
+        # There is no error flag: a failed run says so in its text, as the model must see.
+        "content": f"{ERROR_PREFIX}{text}" if result.is_error else text,
         "tool_name": result.name,
         "tool_call_id": result.call_id,
     }

@@ -111,7 +111,7 @@ def _field_and_hint(error_class: type[BackendError], message: str) -> tuple[str 
     if error_class is ModelNotFoundError:
         found = _MODEL_NOT_FOUND.search(message)
         model = found["name"] if found else "MODEL"
-        return "model", f"{message} ({pull_hint(model)})"
+        return None, f"{message.removesuffix(', try pulling it first')} ({pull_hint(model)})"
     unsupported = _UNSUPPORTED.search(message)
     if unsupported:
         what = unsupported["what"]

@@ -51,7 +51,7 @@ class OllamaStreamDecoder(EventStreamDecoder[Any]):
         if self.model is not None and not done and message:
             # The hot path, one line per token: text and nothing else.
             text = message.get("content")
-            if text and message.keys() <= _PLAIN and text.__class__ is str:
+            if text and text.__class__ is str and len(message) == 2 and "role" in message:
                 return CompletionChunk(delta=text)
         error = event.get("error")
         if error:
@@ -64,6 +64,8 @@ class OllamaStreamDecoder(EventStreamDecoder[Any]):
         if message:
             text = message.get("content") or ""
             thinking = message.get("thinking") or ""
+            if not (isinstance(text, str) and isinstance(thinking, str)):
+                raise TypeError("message content and thinking must be strings")
             calls = tuple(self._call(call) for call in message.get("tool_calls") or ())
         if done:
             return CompletionChunk(
@@ -82,6 +84,3 @@ class OllamaStreamDecoder(EventStreamDecoder[Any]):
         delta = ToolCallDelta(self._calls, parsed.id, parsed.name, parsed.arguments)
         self._calls += 1
         return delta
-
-
-_PLAIN = frozenset({"role", "content"})  # a message that is text and nothing else
