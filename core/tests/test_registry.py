@@ -369,8 +369,12 @@ def test_a_broken_plugin_does_not_break_the_others(fakes: Fakes, name: str) -> N
     [
         ("assert False, 'self-check failed'\n", "AssertionError: self-check failed"),
         ("import sys\nsys.exit(3)\n", "SystemExit: 3"),
+        (
+            "class Bail(BaseException):\n    pass\nraise Bail('not today')\n",
+            "Bail: not today",
+        ),
     ],
-    ids=["assertion-error", "sys-exit"],
+    ids=["assertion-error", "sys-exit", "base-exception"],
 )
 def test_import_time_assert_or_exit_is_a_plugin_load_error(
     fakes: Fakes, source: str, expected: str
@@ -387,6 +391,22 @@ def test_import_time_assert_or_exit_is_a_plugin_load_error(
     checked = {info.name: info for info in registry.check()}
     assert checked["asserting"].error is not None
     assert checked["goodtest"].error is None
+
+
+def test_a_malformed_entry_points_file_anywhere_breaks_no_discovery(fakes: Fakes) -> None:
+    # One unrelated distribution whose entry_points.txt does not parse made
+    # importlib.metadata.entry_points() raise a TypeError for every group.
+    broken = fakes.site.path / "unrelated_broken-0.1.dist-info"
+    broken.mkdir()
+    (broken / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: unrelated-broken\nVersion: 0.1\n"
+    )
+    (broken / "entry_points.txt").write_text("[console_scripts]\nthis line has no equals sign\n")
+    registry = Registry()
+
+    assert set(by_name(registry.available())) == FAKE_NAMES
+    assert registry.get("goodtest").name == "goodtest"
+    assert isinstance(registry.create("goodtest"), Backend)
 
 
 @pytest.mark.timeout(10)
@@ -638,3 +658,25 @@ def test_listing_the_installed_mock_is_metadata_only(tmp_path: Path) -> None:
     assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
     assert "listed: tachikoma-backend-mock 0.1.0" in result.stdout
     assert "created: MockBackend mock" in result.stdout
+
+
+def test_a_plugin_whose_info_raises_does_not_hide_the_others(
+    fakes: Fakes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `tachikoma backends` crashed with a traceback on the first plugin whose info raised.
+    import io
+
+    from tachikoma_backends_core import cli
+
+    module = fakes.site.module("tkt_blind")
+    source = good_plugin_source("blind").replace(
+        "    def info(self) -> BackendInfo:\n",
+        "    def info(self) -> BackendInfo:\n        raise RuntimeError('no info today')\n",
+    )
+    fakes.site.make_dist("tkt-blind", "1.0", {"blind": f"{module}:plugin"}, {module: source})
+    monkeypatch.setattr(cli.registry, "default_registry", Registry())
+    out = io.StringIO()
+    cli.main(["backends"], out=out, err=io.StringIO())  # 1: the fakes hold broken plugins
+    listing = out.getvalue()
+    assert "(info failed: RuntimeError: no info today)" in listing
+    assert "goodtest" in listing

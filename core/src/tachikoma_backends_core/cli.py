@@ -48,6 +48,8 @@ def _capabilities_line(name: str) -> str:
         return f"(not configured: {error.message})"
     try:
         caps = backend.info.capabilities
+    except Exception as exc:  # a plugin's bug: reported on its line, the others still listed
+        return f"(info failed: {type(exc).__name__}: {exc})"
     finally:
         anyio.run(backend.aclose)
     flags = [f for f in ("streaming", "tool_calling", "vision", "json_mode") if getattr(caps, f)]

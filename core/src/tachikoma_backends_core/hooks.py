@@ -35,12 +35,12 @@ import logging
 import os
 import threading
 import traceback
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
 
 from . import hookspecs
+from ._metadata import entry_points
 from .errors import ConfigurationError, redact
 
 if TYPE_CHECKING:

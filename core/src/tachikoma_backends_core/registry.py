@@ -27,6 +27,7 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from ._metadata import entry_points as read_entry_points
 from .errors import PluginLoadError
 from .manifest import (
     MANIFEST_ENTRY_POINT_GROUP,
@@ -177,8 +178,7 @@ class Registry:
     def _scan(self) -> dict[str, list[importlib.metadata.EntryPoint]]:
         enabled = self._enabled_names()
         found: dict[str, list[importlib.metadata.EntryPoint]] = {}
-        # entry_points() already folds duplicate copies of one distribution together.
-        for entry_point in importlib.metadata.entry_points(group=self.group):
+        for entry_point in read_entry_points(self.group):
             if enabled is None or entry_point.name in enabled:
                 found.setdefault(entry_point.name, []).append(entry_point)
         return dict(sorted(found.items()))
@@ -257,8 +257,11 @@ class Registry:
         try:
             manager = _stevedore_manager()(self.group, entry_point)
             failures = manager.failures
-        # stevedore re-raises AssertionError itself; a plugin may also sys.exit() on import.
-        except (Exception, SystemExit) as exc:
+        except KeyboardInterrupt:
+            raise
+        # stevedore re-raises AssertionError itself; a plugin may also sys.exit() on import,
+        # or raise a BaseException of its own.
+        except BaseException as exc:
             failures = [exc]
         if failures:
             cause = failures[0]
