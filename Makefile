@@ -24,7 +24,7 @@ demo: setup
 test: setup lint typecheck pytest docs
 
 pytest: setup
-	$(BIN)/pytest --plugin=all
+	$(BIN)/pytest --plugin=all --sockets
 
 lint: setup
 	$(BIN)/ruff check .

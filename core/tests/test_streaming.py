@@ -186,3 +186,54 @@ def test_any_chunking_adds_up_to_the_same_response(
     response = accumulator.response()
     assert response.text == text
     assert response.tool_calls[0].parsed_arguments() == arguments
+
+
+# The lifecycle held at run time (issue 13): before, each of these passed through to the
+# caller, and only the conformance suite's chunk checks noticed.
+LIFECYCLE_BREAKS = {
+    "a second finish": [CompletionChunk.text("Hi"), FINAL, FINAL],
+    "text after the finish": [CompletionChunk.text("Hi"), FINAL, CompletionChunk.text("!")],
+    "a tool call renamed": [
+        CompletionChunk(tool_call_deltas=[ToolCallDelta(index=0, id="c1", name="get")]),
+        CompletionChunk(tool_call_deltas=[ToolCallDelta(index=0, name="put")]),
+        FINAL,
+    ],
+    "a tool call given a new id": [
+        CompletionChunk(tool_call_deltas=[ToolCallDelta(index=0, id="c1", name="get")]),
+        CompletionChunk(tool_call_deltas=[ToolCallDelta(index=0, id="c2")]),
+        FINAL,
+    ],
+}
+
+
+@pytest.mark.parametrize("chunks", LIFECYCLE_BREAKS.values(), ids=LIFECYCLE_BREAKS.keys())
+async def test_a_stream_breaking_its_lifecycle_is_a_typed_error_and_closes(
+    chunks: list[CompletionChunk],
+) -> None:
+    upstream = Upstream(chunks)
+    stream = upstream.stream()
+    seen: list[CompletionChunk] = []
+
+    async def read_all() -> None:
+        async for chunk in stream:
+            seen.append(chunk)
+
+    with pytest.raises(StreamProtocolError, match=r"final chunk|mid-stream") as raised:
+        await read_all()
+    assert raised.value.provider == "p"
+    assert sum(chunk.finish_reason is not None for chunk in seen) <= 1
+    assert (upstream.closed, upstream.on_close_calls) == (1, 1)
+    with pytest.raises(StreamProtocolError):
+        await upstream.stream().collect()
+
+
+async def test_a_tool_call_repeating_its_id_and_name_on_every_fragment_is_fine() -> None:
+    fragment = ToolCallDelta(index=0, id="c1", name="get", arguments_delta='{"a"')
+    rest = ToolCallDelta(index=0, id="c1", name="get", arguments_delta=": 1}")
+    chunks = [
+        CompletionChunk(tool_call_deltas=[fragment]),
+        CompletionChunk(tool_call_deltas=[rest]),
+    ]
+    final = CompletionChunk.final_chunk(Usage.new(1, 1), FinishReason.TOOL_CALLS)
+    response = await Upstream([*chunks, final]).stream().collect()
+    assert response.tool_calls == [ToolCall(id="c1", name="get", arguments='{"a": 1}')]

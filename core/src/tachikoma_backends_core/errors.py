@@ -2,7 +2,7 @@
 
 ```text
 BackendError                      base: message, provider, status_code, retryable, ...
-├── RateLimitError                retryable; retry_after (seconds) when the provider said
+├── RateLimitError                retryable; retry_after (seconds), as any error, if said
 ├── NetworkError                  retryable; connection refused, reset, DNS, TLS
 ├── BackendTimeoutError           retryable; connect/read/total timeout elapsed
 ├── ServerError                   retryable; provider-side 5xx
@@ -92,6 +92,8 @@ class BackendError(Exception):
         retryable: whether trying the same request again may succeed.
         provider_error_type: the provider's own error type (``"overloaded_error"``).
         request_id: the provider's request id, to quote in a support ticket.
+        retry_after: the seconds the provider asked us to wait before trying again, if
+            it said (a ``retry-after`` header comes with 429s, but also 503s and 529s).
     """
 
     default_retryable: ClassVar[bool] = False
@@ -105,6 +107,7 @@ class BackendError(Exception):
         retryable: bool | None = None,
         provider_error_type: str | None = None,
         request_id: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         message = redact(str(message))
         super().__init__(message)
@@ -117,6 +120,7 @@ class BackendError(Exception):
             None if provider_error_type is None else redact(provider_error_type)
         )
         self.request_id = None if request_id is None else redact(request_id)
+        self.retry_after = None if retry_after is None else float(retry_after)
 
     def _details(self) -> dict[str, Any]:
         """Extra facts shown in ``str``/``repr``; subclasses add their own."""
@@ -125,6 +129,7 @@ class BackendError(Exception):
             "status_code": self.status_code,
             "provider_error_type": self.provider_error_type,
             "request_id": self.request_id,
+            "retry_after": self.retry_after,
         }
 
     def __str__(self) -> str:
@@ -140,17 +145,14 @@ class BackendError(Exception):
 class RateLimitError(BackendError):
     """The provider refused the request for now (HTTP 429).
 
-    ``retry_after`` is the number of seconds the provider asked us to wait, if it said.
+    ``retry_after`` is the number of seconds the provider asked us to wait, if it said
+    (every error carries it; here it may also be given by position).
     """
 
     default_retryable = True
 
     def __init__(self, message: str, retry_after: float | None = None, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
-        self.retry_after = None if retry_after is None else float(retry_after)
-
-    def _details(self) -> dict[str, Any]:
-        return {**super()._details(), "retry_after": self.retry_after}
+        super().__init__(message, retry_after=retry_after, **kwargs)
 
 
 class NetworkError(BackendError):

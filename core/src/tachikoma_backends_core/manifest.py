@@ -47,8 +47,9 @@ __all__ = [
 
 #: The newest `Backend` contract this core implements and tests.
 #: 1: the traits of the first conformance suite. 2: stream lifecycle invariants, attempt
-#: counting (no hidden retries), capability manifest honesty.
-CONTRACT_VERSION = 2
+#: counting (no hidden retries), capability manifest honesty. 3: socket mode (an HTTP
+#: plugin's bytes over real TCP, with network faults; run with ``--sockets``).
+CONTRACT_VERSION = 3
 #: The oldest contract this core still drives.
 MIN_CONTRACT_VERSION = 1
 MANIFEST_ENTRY_POINT_GROUP = "tachikoma.manifests"

@@ -8,6 +8,8 @@ every backend the same guarantees:
 * every failure during iteration is a ``BackendError`` (anything else becomes a
   ``StreamProtocolError`` with the original as its cause);
 * a stream that ends without a chunk carrying ``finish_reason`` is truncated, and says so;
+  a chunk after that final one, or a tool call renamed mid-stream, is a
+  ``StreamProtocolError`` too (the lifecycle the conformance suite checks, held at run time);
 * ``await stream.collect()`` returns the whole response, including chunks already read;
 * ``stream.usage`` is the usage so far: the final one once it arrived, before that what
   the provider reported early (e.g. Anthropic's input tokens at the start), so a
@@ -41,6 +43,13 @@ class StreamAccumulator:
 
     Tool-call fragments are joined by ``index``: the first fragment that carries an ``id``
     or ``name`` fixes it, ``arguments_delta`` pieces are concatenated in order.
+
+    It holds the stream to the parts of its lifecycle that would otherwise make the
+    chunks a caller rendered disagree with the response: nothing comes after the final
+    chunk (the one with ``finish_reason``), and a tool call's fragments never change its
+    id or name. Either is a typed error where it happens. Each check is one comparison
+    on a field the chunk already carries. (Usage before the finish is left to the
+    conformance suite: contract 1 allowed it, and the last usage counts anyway.)
     """
 
     __slots__ = (
@@ -65,6 +74,13 @@ class StreamAccumulator:
         self.usage: Usage | None = None
 
     def add(self, chunk: CompletionChunk) -> None:
+        """Add ``chunk``; `StreamProtocolError` if it breaks the stream's lifecycle."""
+        if self.finish_reason is not None:
+            raise StreamProtocolError(
+                "a chunk came after the final chunk (the stream finished twice, or went on "
+                "after its finish): the plugin broke the stream's lifecycle",
+                provider=self.provider,
+            )
         if chunk.delta:
             self._text.append(chunk.delta)
         if chunk.refusal:
@@ -76,9 +92,13 @@ class StreamAccumulator:
             if entry is None:
                 entry = self._calls[delta.index] = ([None, None], [])
             ident = entry[0]
-            if ident[0] is None and delta.id:
+            if delta.id and ident[0] != delta.id:
+                if ident[0] is not None:
+                    self._renamed(delta.index, "id", ident[0], delta.id)
                 ident[0] = delta.id
-            if ident[1] is None and delta.name:
+            if delta.name and ident[1] != delta.name:
+                if ident[1] is not None:
+                    self._renamed(delta.index, "name", ident[1], delta.name)
                 ident[1] = delta.name
             if delta.arguments_delta:
                 entry[1].append(delta.arguments_delta)
@@ -86,6 +106,12 @@ class StreamAccumulator:
             self.usage = chunk.usage
         if chunk.finish_reason is not None:
             self.finish_reason = chunk.finish_reason
+
+    def _renamed(self, index: int, what: str, before: str, now: str) -> None:
+        raise StreamProtocolError(
+            f"tool call #{index} changed its {what} from {before!r} to {now!r} mid-stream",
+            provider=self.provider,
+        )
 
     @property
     def text(self) -> str:
@@ -212,7 +238,11 @@ class CompletionStream:
                 f"unexpected {type(exc).__name__} while reading the stream: {exc}",
                 provider=self._accumulator.provider,
             ) from exc
-        self._accumulator.add(chunk)
+        try:
+            self._accumulator.add(chunk)
+        except BackendError:
+            await self.aclose()
+            raise
         return chunk
 
     async def collect(self) -> CompletionResponse:

@@ -9,6 +9,7 @@ The shape of the plugin guide's Acme example: ``{"model": m}`` starts the stream
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -71,3 +72,30 @@ def new_decoder() -> Callable[[], StreamDecoder]:
 def lines() -> Callable[..., bytes]:
     """JSON values as NDJSON bytes, one per line."""
     return _lines
+
+
+def _cost_ratio(feed: Callable[[bytes], None], one_event: bytes, many_events: bytes) -> float:
+    """CPU time of ``feed(one_event)`` over ``feed(many_events)`` (best of five each).
+
+    Give both bodies the same size: a linear parser does the same work for one event of
+    N bytes as for N/4096 events of 4 KiB (a ratio near 1); a parser that re-scans what
+    it holds at every read does N/4096 times more (hundreds). A ratio measured in one
+    run, so a noisy machine slows both sides alike: never an absolute time.
+    """
+
+    def best(body: bytes) -> float:
+        times = []
+        for _ in range(5):
+            started = time.process_time()
+            feed(body)
+            times.append(time.process_time() - started)
+        return max(min(times), 1e-6)
+
+    best(many_events)  # warm up
+    return best(one_event) / best(many_events)
+
+
+@pytest.fixture
+def cost_ratio() -> Callable[[Callable[[bytes], None], bytes, bytes], float]:
+    """`_cost_ratio`: one big event against many small ones of the same total size."""
+    return _cost_ratio

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -229,3 +230,21 @@ def test_too_long_line_errors_never_show_a_registered_secret() -> None:
         if _leaked(shown):
             leaks[filler] = _leaked(shown)
     assert leaks == {}
+
+
+def test_parsing_one_line_is_linear_in_its_size(
+    cost_ratio: Callable[[Callable[[bytes], None], bytes, bytes], float],
+) -> None:
+    # Issue 13, defect 2, for NDJSON: one 4 MiB line costs what 1,024 short ones do.
+    size = 4 * 1024 * 1024
+
+    def feed(body: bytes) -> None:
+        parser = NDJSONParser(max_line_size=size + 1024)
+        for start in range(0, len(body), 4096):
+            parser.feed(body[start : start + 4096])
+
+    one = b'{"t": "' + b"x" * (size - 10) + b'"}\n'
+    many = (b'{"t": "' + b"x" * (4096 - 10) + b'"}\n') * (size // 4096)
+    assert len(one) == len(many)
+    ratio = cost_ratio(feed, one, many)
+    assert ratio < 10, f"one 4 MiB line cost {ratio:.1f}x as much as 1,024 short ones"

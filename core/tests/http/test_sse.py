@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -436,3 +438,22 @@ def test_too_long_event_errors_never_show_a_registered_secret() -> None:
         if _leaked(shown):
             leaks[filler] = _leaked(shown)
     assert leaks == {}
+
+
+def test_parsing_one_event_is_linear_in_its_size(
+    cost_ratio: Callable[[Callable[[bytes], None], bytes, bytes], float],
+) -> None:
+    # Issue 13, defect 2: one 5 MB line arriving in 4 KiB reads blocked the loop for
+    # seconds, each read re-scanning all that came before (about 1,000x the work here).
+    size = 4 * 1024 * 1024
+
+    def feed(body: bytes) -> None:
+        parser = SSEParser(max_event_size=size + 1024)
+        for start in range(0, len(body), 4096):
+            parser.feed(body[start : start + 4096])
+
+    one = b"data: " + b"x" * (size - 8) + b"\n\n"
+    many = (b"data: " + b"x" * 4088 + b"\n\n") * (size // 4096)
+    assert len(one) == len(many)
+    ratio = cost_ratio(feed, one, many)
+    assert ratio < 10, f"one 4 MiB event cost {ratio:.1f}x as much as 1,024 small ones"

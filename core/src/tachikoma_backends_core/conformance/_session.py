@@ -11,6 +11,8 @@
   extensions), skipping traits whose capability the plugin does not declare, and
   scripted traits under ``--live``;
 * guards the network while offline traits run: a non-loopback connection fails the trait;
+* with ``--sockets``, collects the socket-mode traits (contract 3) and gives them the
+  plugin's bytes (``tachikoma_wire``) to serve over real TCP;
 * ends the run with a plugin x area table and the warnings, and writes the JSON report
   (``--conformance-report``).
 """
@@ -22,7 +24,7 @@ import importlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
 import pytest
@@ -39,6 +41,9 @@ from ._network_guard import guard_network
 from ._report import SkipCategory, TraitRecord, build_report, write_report
 from .harness import ConformanceHarness
 
+if TYPE_CHECKING:
+    from .socket_mode import WireScript
+
 AREA_MARK = "tachikoma_area"
 REQUIRES_MARK = "tachikoma_requires"
 LIVE_MARK = "tachikoma_live"
@@ -47,9 +52,22 @@ _SETTINGS = pytest.StashKey[dict[str, Any]]()
 
 
 def activate(
-    config: pytest.Config, selection: str, *, live: bool, report_path: str | None = None
+    config: pytest.Config,
+    selection: str,
+    *,
+    live: bool,
+    report_path: str | None = None,
+    sockets: bool = False,
 ) -> None:
-    """Select plugins, register the suite's hooks and fixtures, and collect the traits."""
+    """Select plugins, register the suite's hooks and fixtures, and collect the traits
+    (the socket-mode ones too with ``sockets``)."""
+    if sockets:
+        try:
+            import psutil  # noqa: F401 - socket mode counts the client's sockets with it
+        except ImportError:
+            raise pytest.UsageError(
+                "--sockets counts the sockets a plugin leaves open with psutil: pip install psutil"
+            ) from None
     known = registry.names()
     if selection.strip() == "all":
         selected = known
@@ -77,7 +95,11 @@ def activate(
     config.pluginmanager.register(_Suite(config), "tachikoma-conformance")
     from . import traits, traits_retries, traits_stream_lifecycle
 
-    trait_modules = (traits, traits_stream_lifecycle, traits_retries)
+    trait_modules: tuple[Any, ...] = (traits, traits_stream_lifecycle, traits_retries)
+    if sockets:
+        from . import traits_sockets
+
+        trait_modules += (traits_sockets,)
     config.args.extend(str(Path(str(module.__file__))) for module in trait_modules)
 
 
@@ -197,7 +219,9 @@ class _Suite:
     def _config_fields(self, plugin: str) -> frozenset[str]:
         return frozenset(registry.get(plugin).config_model.model_fields)
 
-    def _skip(self, request: pytest.FixtureRequest, category: SkipCategory, reason: str) -> None:
+    def _skip(
+        self, request: pytest.FixtureRequest, category: SkipCategory, reason: str
+    ) -> NoReturn:
         self.skip_categories[request.node.nodeid] = category
         pytest.skip(reason)
 
@@ -294,6 +318,24 @@ class _Suite:
                         f"{backend.info.name} does not declare {capability}",
                     )
         return backend
+
+    @pytest.fixture
+    def tachikoma_wire(
+        self, tachikoma_harness: ConformanceHarness, request: pytest.FixtureRequest
+    ) -> WireScript:
+        """The plugin's own bytes, for socket mode: its harness must be an `HttpxHarness`."""
+        from tachikoma_backends_core.http import HttpxHarness
+
+        from .socket_mode import WireScript
+
+        if not isinstance(tachikoma_harness, HttpxHarness):
+            self._skip(
+                request,
+                "other",
+                f"socket mode serves an HttpxHarness's bytes; {type(tachikoma_harness).__name__} "
+                "is not one",
+            )
+        return WireScript(tachikoma_harness)
 
     # -- reporting ------------------------------------------------------------------
 

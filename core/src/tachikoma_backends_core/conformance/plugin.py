@@ -1,4 +1,4 @@
-"""pytest entry point (``pytest11: tachikoma``): adds ``--plugin`` and ``--live``.
+"""pytest entry point (``pytest11: tachikoma``): adds ``--plugin``, ``--live``, ``--sockets``.
 
 Inert unless ``--plugin`` is given: it then defines no fixture, collects nothing and
 imports nothing beyond this module, so projects that merely have Tachikoma installed pay
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 PLUGIN_OPTION = "tachikoma_plugins"
 LIVE_OPTION = "tachikoma_live"
 REPORT_OPTION = "tachikoma_report"
+SOCKETS_OPTION = "tachikoma_sockets"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -36,6 +37,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "environment); without it, every provider is scripted offline",
     )
     group.addoption(
+        "--sockets",
+        dest=SOCKETS_OPTION,
+        action="store_true",
+        default=False,
+        help="also run the socket-mode traits (contract 3): the plugin's harness bytes served "
+        "over real TCP on 127.0.0.1 with network faults; HTTP plugins (HttpxHarness) only, "
+        "needs psutil",
+    )
+    group.addoption(
         "--conformance-report",
         dest=REPORT_OPTION,
         metavar="PATH",
@@ -55,8 +65,14 @@ def pytest_configure(config: pytest.Config) -> None:
             selection,
             live=bool(config.getoption(LIVE_OPTION)),
             report_path=config.getoption(REPORT_OPTION),
+            sockets=bool(config.getoption(SOCKETS_OPTION)),
         )
-    elif config.getoption(REPORT_OPTION):
-        import pytest
+    else:
+        for option, flag in (
+            (REPORT_OPTION, "--conformance-report"),
+            (SOCKETS_OPTION, "--sockets"),
+        ):
+            if config.getoption(option):
+                import pytest
 
-        raise pytest.UsageError("--conformance-report needs --plugin (names or 'all')")
+                raise pytest.UsageError(f"{flag} needs --plugin (names or 'all')")

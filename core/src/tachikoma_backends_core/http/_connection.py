@@ -36,7 +36,8 @@ from __future__ import annotations
 
 import os
 import ssl
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, Generic, Protocol
 
 import anyio
@@ -47,12 +48,17 @@ from tachikoma_backends_core.errors import (
     BackendError,
     BackendTimeoutError,
     ConfigurationError,
+    InvalidRequestError,
     NetworkError,
+    ServerError,
 )
 from tachikoma_backends_core.streaming import CompletionStream
 
+from ._body import ACCEPT_ENCODING, DecodedBody
 from ._config import HttpPluginConfig
 from ._decoder import EventParser, EventT
+from ._excerpt import excerpt
+from ._json import encode_json_body
 
 __all__ = [
     "MAX_ERROR_BODY",
@@ -68,6 +74,9 @@ __all__ = [
 MAX_ERROR_BODY = 64 * 1024
 # Releasing a response must not hang a cancelled task (the core's streams bound it alike).
 _RELEASE_TIMEOUT_SECONDS = 10.0
+# How long the rest of a finished stream is read, so its connection can be reused.
+_DRAIN_SECONDS = 0.05
+_JSON_HEADERS = {"content-type": "application/json"}
 
 #: ``(status, headers, body) -> error``: a provider's mapping of an HTTP error answer.
 ErrorMapper = Callable[[int, httpx.Headers, bytes], BackendError]
@@ -137,6 +146,9 @@ class HttpConnection:
         self._error_from_response = error_from_response
         self._pool = (config.max_connections, config.pool_timeout or config.timeout)
         self._closed = False
+        # What aclose() ends: the requests being sent, the responses open.
+        self._sending: set[anyio.CancelScope] = set()
+        self._responses: set[httpx.Response] = set()
         self.client = _build_client(
             config, headers=headers, transport=transport, base_url=base_url or config.base_url
         )
@@ -151,7 +163,7 @@ class HttpConnection:
         """The whole body of a successful answer; a typed error for anything else."""
         response = await self._open(method, path, json=json, params=params)
         try:
-            return await _read_all(response)
+            return await self._read_all(response)
         except httpx.HTTPError as exc:
             raise self.transport_error(exc, f"reading {self.label}'s response") from exc
 
@@ -172,11 +184,23 @@ class HttpConnection:
         stream unless the decoder learnt the answering model by then.
         """
         response = await self._open(method, path, json=json, params=params)
-        # httpx declares an AsyncIterator; it is an async generator, closed by release.
-        body_bytes: AsyncGenerator[bytes, None] = response.aiter_bytes()  # type: ignore[assignment]
+        if "text/html" in response.headers.get("content-type", ""):
+            # A proxy's or captive portal's page, sent with a 200 in place of the stream.
+            page = await self._read_capped(response, MAX_ERROR_BODY)
+            raise ServerError(
+                f"{self.label} answered {response.status_code} with an HTML page instead of "
+                f"a stream: {excerpt(page.decode(errors='replace'), 200)}; check base_url "
+                "and any proxy in between",
+                provider=self.provider,
+                status_code=response.status_code,
+                retryable=False,
+            )
+        body_bytes = DecodedBody(response)
 
         async def release() -> None:
-            await release_response(response, body_bytes)
+            # After the final event, what is left ([DONE], the chunked ending) is read so
+            # the connection goes back to the pool; a stream left early is just closed.
+            await self._release(response, body_bytes, drain=decoder.finished)
 
         try:
             early = await self._read_until_started(body_bytes, decoder)
@@ -224,9 +248,18 @@ class HttpConnection:
         return response.is_success
 
     async def aclose(self) -> None:
-        """Close the client and its connections; idempotent."""
-        if not self._closed:
-            self._closed = True
+        """Close the client, its connections and the responses still open; idempotent.
+
+        Calls in flight end with a typed error, and leave no socket behind.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        for sending in list(self._sending):
+            sending.cancel()
+        with anyio.move_on_after(_RELEASE_TIMEOUT_SECONDS, shield=True):
+            for response in list(self._responses):
+                await self._release(response, None)
             await self.client.aclose()
 
     def transport_error(self, exc: httpx.HTTPError, doing: str) -> BackendError:
@@ -256,22 +289,112 @@ class HttpConnection:
         self, method: str, path: str, *, json: Any, params: Mapping[str, Any] | None
     ) -> httpx.Response:
         """Send the request; a non-2xx answer raises the provider's error for it."""
-        if self._closed:
-            raise ConfigurationError(
-                f"this {self.label} backend is closed; create a new one", provider=self.provider
-            )
-        request = self.client.build_request(method, path, json=json, params=params)
+        self._ensure_open()
+        content = None if json is None else encode_json_body(json, provider=self.provider)
+        request = self.client.build_request(
+            method,
+            path,
+            content=content,
+            params=params,
+            headers=None if content is None else _JSON_HEADERS,
+        )
+        sending = anyio.CancelScope()  # aclose() cancels it: the call ends now, typed
+        self._sending.add(sending)
         try:
-            response = await self.client.send(request, stream=True)
+            with sending:
+                response = await self.client.send(request, stream=True)
         except httpx.HTTPError as exc:
             raise self.transport_error(exc, f"calling {self.label}") from exc
+        finally:
+            self._sending.discard(sending)
+        if sending.cancelled_caught:  # only aclose() cancels it
+            raise self._closed_error(during_call=True)
+        self._responses.add(response)
+        try:
+            self._ensure_open(during_call=True)  # aclose() may have run meanwhile
+        except ConfigurationError:
+            await self._release(response, None)
+            raise
         if response.is_success:
             return response
-        body = await _read_capped(response, MAX_ERROR_BODY)
+        body = await self._read_capped(response, MAX_ERROR_BODY)
+        if response.is_redirect or 300 <= response.status_code < 400:
+            raise InvalidRequestError(
+                f"{self.label} answered {response.status_code}, pointing to "
+                f"{response.headers.get('location') or 'nowhere it says'}: set base_url to the "
+                "address the service really answers at",
+                field="base_url",
+                provider=self.provider,
+                status_code=response.status_code,
+                retryable=False,
+            )
         raise self._error_from_response(response.status_code, response.headers, body)
 
+    def _ensure_open(self, *, during_call: bool = False) -> None:
+        """A `ConfigurationError` once `aclose` ran: a closed backend sends nothing."""
+        if self._closed:
+            raise self._closed_error(during_call=during_call)
+
+    def _closed_error(self, *, during_call: bool) -> ConfigurationError:
+        return ConfigurationError(
+            f"this {self.label} backend was closed during the call"
+            if during_call
+            else f"this {self.label} backend is closed; create a new one",
+            provider=self.provider,
+        )
+
+    async def _release(
+        self,
+        response: httpx.Response,
+        body_bytes: DecodedBody | None,
+        *,
+        drain: bool = False,
+    ) -> None:
+        """Release ``response`` (draining a finished stream's rest, briefly, for reuse)."""
+        self._responses.discard(response)
+        if body_bytes is None:
+            body_bytes = DecodedBody(response)
+        if drain:
+            with anyio.move_on_after(_DRAIN_SECONDS):
+                try:
+                    async for _ in body_bytes:
+                        pass
+                except Exception:  # the rest is not ours to report: the answer is whole
+                    pass
+        await release_response(response, body_bytes)
+
+    async def _read_all(self, response: httpx.Response) -> bytes:
+        """The whole body; the response is released however this ends (cancellation too)."""
+        body_bytes = DecodedBody(response)
+        try:
+            return b"".join([piece async for piece in body_bytes])
+        finally:
+            with anyio.move_on_after(_RELEASE_TIMEOUT_SECONDS, shield=True):
+                await self._release(response, body_bytes)
+
+    async def _read_capped(self, response: httpx.Response, limit: int) -> bytes:
+        """At most ``limit`` bytes of the body (all of a short one), then it is released.
+
+        A failure while reading gives what arrived: the status alone still says what failed.
+        """
+        body_bytes = DecodedBody(response)
+        pieces: list[bytes] = []
+        size = 0
+        try:
+            async for piece in body_bytes:
+                pieces.append(piece)
+                size += len(piece)
+                if size >= limit:
+                    break
+        except httpx.HTTPError:
+            pass
+        finally:
+            with anyio.move_on_after(_RELEASE_TIMEOUT_SECONDS, shield=True):
+                await self._release(response, body_bytes)
+        return b"".join(pieces)[:limit]
+
     async def _read_until_started(
-        self, body_bytes: AsyncGenerator[bytes, None], decoder: StreamDecoder
+        self, body_bytes: DecodedBody, decoder: StreamDecoder
     ) -> list[CompletionChunk]:
         """Feed the decoder until its stream started (or ended); the chunks seen so far."""
         early: list[CompletionChunk] = []
@@ -287,21 +410,26 @@ class HttpConnection:
 
     async def _chunks(
         self,
-        body_bytes: AsyncGenerator[bytes, None],
+        body_bytes: DecodedBody,
         decoder: StreamDecoder,
         early: list[CompletionChunk],
     ) -> AsyncIterator[CompletionChunk]:
         """The stream's chunks: those read ahead, then the rest of the body, decoded."""
         for chunk in early:
             yield chunk
-        try:  # to the body's end: the connection goes back to the pool for reuse
-            async for data in body_bytes:
+        try:
+            # Up to the provider's final event: the stream ends there, whatever the
+            # connection does next (a proxy may hold it open for minutes).
+            while not decoder.finished:
+                data = await anext(body_bytes, None)
+                if data is None:  # the body ended first: the decoder says what that means
+                    for chunk in decoder.close():
+                        yield chunk
+                    return
                 for chunk in decoder.feed(data):
                     yield chunk
         except httpx.HTTPError as exc:
             raise self.transport_error(exc, f"reading {self.label}'s stream") from exc
-        for chunk in decoder.close():
-            yield chunk
 
 
 def _reason(exc: BaseException) -> str:
@@ -330,9 +458,8 @@ class HttpEvents(Generic[EventT]):
         self._response = response
         self._parser = parser
         self._connection = connection
-        # httpx declares an AsyncIterator; it is an async generator, closed by aclose.
-        self._body: AsyncGenerator[bytes, None] = response.aiter_bytes()  # type: ignore[assignment]
-        self._ready: list[EventT] = []
+        self._body = DecodedBody(response)
+        self._ready: deque[EventT] = deque()
         self._ended = False
         self._closed = False
 
@@ -349,7 +476,7 @@ class HttpEvents(Generic[EventT]):
         except BaseException:
             await self.aclose()
             raise
-        return self._ready.pop(0)
+        return self._ready.popleft()
 
     async def _read(self) -> None:
         connection = self._connection
@@ -368,7 +495,7 @@ class HttpEvents(Generic[EventT]):
         if not self._closed:
             self._closed = True
             with anyio.move_on_after(_RELEASE_TIMEOUT_SECONDS, shield=True):
-                await release_response(self._response, self._body)
+                await self._connection._release(self._response, self._body)
 
     async def __aenter__(self) -> HttpEvents[EventT]:
         return self
@@ -377,56 +504,26 @@ class HttpEvents(Generic[EventT]):
         await self.aclose()
 
 
-async def release_response(
-    response: httpx.Response, body_bytes: AsyncGenerator[bytes, None]
-) -> None:
-    """Close ``response`` (and its connection), then end httpx's chain of body iterators.
+async def release_response(response: httpx.Response, body_bytes: AsyncIterator[bytes]) -> None:
+    """Close ``response`` (and its connection), then end the chain of body iterators.
 
-    Closing leaves the generators httpx and httpcore stack under ``aiter_bytes``
+    Closing leaves the generators httpx and httpcore stack under a body iterator
     suspended, and trio warns about every suspended async generator the garbage collector
     finds. Reading on after the close ends them all: what is still buffered comes out,
-    then the closed connection raises, unwinding every level.
+    then the closed connection raises, unwinding every level. ``body_bytes`` is the
+    connection's own decoded body, or any iterator over the response (``aiter_bytes()``).
     """
     try:
         await response.aclose()
     finally:
-        try:
-            async for _ in body_bytes:
+        if isinstance(body_bytes, DecodedBody):
+            await body_bytes.aclose()
+        else:
+            try:
+                async for _ in body_bytes:
+                    pass
+            except Exception:  # the closed connection's error is the expected way out
                 pass
-        except Exception:  # the closed connection's error is the expected way out
-            pass
-
-
-async def _read_all(response: httpx.Response) -> bytes:
-    """The whole body; the response is released however this ends (cancellation too)."""
-    body_bytes: AsyncGenerator[bytes, None] = response.aiter_bytes()  # type: ignore[assignment]
-    try:
-        return b"".join([piece async for piece in body_bytes])
-    finally:
-        with anyio.move_on_after(_RELEASE_TIMEOUT_SECONDS, shield=True):
-            await release_response(response, body_bytes)
-
-
-async def _read_capped(response: httpx.Response, limit: int) -> bytes:
-    """At most ``limit`` bytes of the body (all of a short one), then the response released.
-
-    A failure while reading gives what arrived: the status alone still says what failed.
-    """
-    body_bytes: AsyncGenerator[bytes, None] = response.aiter_bytes()  # type: ignore[assignment]
-    pieces: list[bytes] = []
-    size = 0
-    try:
-        async for piece in body_bytes:
-            pieces.append(piece)
-            size += len(piece)
-            if size >= limit:
-                break
-    except httpx.HTTPError:
-        pass
-    finally:
-        with anyio.move_on_after(_RELEASE_TIMEOUT_SECONDS, shield=True):
-            await release_response(response, body_bytes)
-    return b"".join(pieces)[:limit]
 
 
 def _build_client(
@@ -442,7 +539,8 @@ def _build_client(
         read=config.read_timeout or config.timeout,
         pool=config.pool_timeout or config.timeout,
     )
-    merged = {**config.extra_headers, **headers}
+    # What DecodedBody decodes, whatever compression packages happen to be installed.
+    merged = {"accept-encoding": ACCEPT_ENCODING, **config.extra_headers, **headers}
     if transport is not None:
         return httpx.AsyncClient(
             base_url=base_url, headers=merged, timeout=timeout, transport=transport

@@ -13,12 +13,13 @@ own: error types, hints, special cases.
 | 402, 403 | ``PermissionDeniedError`` | no |
 | 404 | ``ModelNotFoundError`` | no |
 | 408, 504 | ``BackendTimeoutError`` | yes |
-| 429 | ``RateLimitError`` (``retry_after`` from the headers) | yes |
+| 429 | ``RateLimitError`` | yes |
 | 500, 502, 503, other 5xx | ``ServerError`` | yes |
 | 529 | ``OverloadedError`` | yes |
 
 An ``x-should-retry: true|false`` header (sent by Anthropic and OpenAI) overrides the
-"retryable" column.
+"retryable" column. A ``retry-after`` header sets ``retry_after`` on whatever error the
+answer is (a 503 or 529 may carry one as well as a 429): the retry loop waits that long.
 
 Examples:
     >>> parse_retry_after({"retry-after-ms": "1500"})
@@ -220,8 +221,9 @@ def build_error(
 ) -> BackendError:
     """An instance of ``error_class``, passing each fact where that class takes it.
 
-    ``retry_after`` goes to a `RateLimitError`, ``field`` to the errors that name a field
-    (`InvalidRequestError` and its kind); ``retryable`` ``None`` keeps the class's default.
+    ``field`` goes to the errors that name a field (`InvalidRequestError` and its kind);
+    ``retryable`` ``None`` keeps the class's default. ``retry_after`` goes to every class:
+    providers send it with 503s and 529s too, and the retry loop waits what it says.
     """
     common: dict[str, Any] = {
         "provider": provider,
@@ -229,9 +231,8 @@ def build_error(
         "provider_error_type": error_type,
         "request_id": request_id,
         "retryable": retryable,
+        "retry_after": retry_after,
     }
-    if issubclass(error_class, RateLimitError):
-        return error_class(message, retry_after=retry_after, **common)
     if issubclass(error_class, _FieldError):
         return error_class(message, field=field, **common)
     return error_class(message, **common)

@@ -1,0 +1,161 @@
+"""Load: 1,000 concurrent streams, 10% of them faulty, three rounds (issue 13).
+
+One backend per plugin serves 1,000 streams at once from a `WireServer` speaking the
+plugin's own bytes; every tenth request the server answers with a fault (a reset mid
+stream, a cut chunked body, an overload status, a stall past the read timeout, an HTML
+page). Every stream must end in the answer or the fault's typed error, none may hang,
+and after each round the client's sockets, the server's connections and the responses
+and streams alive in memory are back to zero, and the process's memory back to where it
+was after the first round, within a stated margin.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import resource
+from collections import Counter
+from typing import Any
+
+import anyio
+import httpx
+import psutil
+import pytest
+
+from tachikoma_backends_core import BackendError, CompletionStream, registry
+from tachikoma_backends_core.conformance.socket_mode import (
+    FAULTS,
+    TEXT,
+    Call,
+    Fault,
+    WireScript,
+    ask_socket,
+    wait_for_no_sockets,
+)
+from tachikoma_backends_core.http.wire_server import Step, WireServer, response
+
+pytestmark = pytest.mark.anyio
+
+HTTP_PLUGINS = ["claude", "openai", "ollama"]
+STREAMS = 1000
+ROUNDS = 3
+READ_TIMEOUT = 2.0  # the stalled streams' wait; a round lasts about this long
+ROUND_SECONDS = 60.0  # a hang fails the round, far past what a round takes
+# Growth of the process's resident memory from the end of round 1 to the end of round 3.
+# A leak of one response, stream or connection per call would be 2,000 objects a round
+# and their buffers: tens of megabytes. Allocator noise stays well under this.
+MEMORY_MARGIN = 16 * 1024 * 1024
+# The faults served, one request in ten, in turn.
+LOAD_FAULTS = [
+    FAULTS["reset-mid-body"],
+    FAULTS["truncated-chunked"],
+    FAULTS["status-overloaded"],
+    FAULTS["stall-mid-body"],
+    FAULTS["html-200"],
+]
+
+
+def _wire(name: str) -> WireScript:
+    module, _, attribute = str(registry.get(name).harness).partition(":")
+    return WireScript(getattr(importlib.import_module(module), attribute)(None))
+
+
+class FaultyProvider:
+    """Answers every request with the plugin's bytes; every tenth with the next fault.
+
+    Every request is the same, so each answer is built once: the server's one thread
+    then keeps up with 1,000 requests at once, and a timeout means the client's.
+    """
+
+    def __init__(self, wire: WireScript) -> None:
+        self.wire = wire
+        self.served = 0
+        self.built: dict[str, list[Step]] = {}
+
+    def __call__(self, received: Any) -> list[Step]:
+        self.served += 1
+        fault = LOAD_FAULTS[(self.served // 10) % len(LOAD_FAULTS)]
+        key = fault.name if self.served % 10 == 0 else "answer"
+        if key not in self.built:
+            self.built[key] = self._build(key, fault, received.json())
+        return self.built[key]
+
+    def _build(self, key: str, fault: Fault, sent: Any) -> list[Step]:
+        if key != "answer":
+            return list(fault.script(self.wire, sent, Call.STREAM))
+        answer = self.wire.answer(sent)
+        return [response(answer.status, answer.headers, answer.body)]
+
+
+def _alive(kind: type) -> int:
+    gc.collect()
+    return sum(isinstance(thing, kind) for thing in gc.get_objects())
+
+
+def _enough_file_descriptors() -> None:
+    # Both ends of 1,000 connections live in this process.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = 4 * STREAMS
+    if soft < needed:
+        if hard != resource.RLIM_INFINITY and hard < needed:
+            pytest.fail(f"the load test needs {needed} open files; the hard limit is {hard}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+
+
+async def _round(wire: WireScript, server: WireServer) -> Counter[str]:
+    """One round: STREAMS streams at once through one backend; what each ended in."""
+    outcomes: Counter[str] = Counter()
+    backend = wire.create_backend(
+        **{**wire.socket_settings(server), "read_timeout": READ_TIMEOUT, "timeout": 30.0},
+        max_connections=STREAMS,
+    )
+
+    async def one() -> None:
+        try:
+            async with await backend.complete_stream(ask_socket()) as stream:
+                answer = await stream.collect()
+            outcomes["answer" if answer.content == TEXT else "wrong answer"] += 1
+        except BackendError as error:
+            outcomes[type(error).__name__] += 1
+
+    async with backend:
+        with anyio.fail_after(ROUND_SECONDS):
+            async with anyio.create_task_group() as group:
+                for _ in range(STREAMS):
+                    group.start_soon(one)
+    return outcomes
+
+
+@pytest.mark.parametrize("name", HTTP_PLUGINS)
+async def test_a_thousand_concurrent_streams_with_faults_leave_nothing_behind(name: str) -> None:
+    _enough_file_descriptors()
+    wire = _wire(name)
+    provider = FaultyProvider(wire)
+    process = psutil.Process()
+    memory_after: list[int] = []
+    with WireServer(provider) as server:
+        for round_number in range(1, ROUNDS + 1):
+            outcomes = await _round(wire, server)
+            faults = STREAMS // 10
+            assert outcomes["answer"] == STREAMS - faults, f"round {round_number}: {outcomes}"
+            assert sum(outcomes.values()) == STREAMS, f"round {round_number}: {outcomes}"
+            expected_errors: Counter[str] = Counter()
+            for fault in LOAD_FAULTS:
+                (kind,) = fault.expect
+                assert kind is not None
+                expected_errors[kind.__name__] += faults // len(LOAD_FAULTS)
+            assert outcomes - Counter(answer=STREAMS - faults) == expected_errors, (
+                f"round {round_number}: every fault must end in its typed error: {outcomes}"
+            )
+            left, at_server = await wait_for_no_sockets(server, seconds=10)
+            assert not left, f"round {round_number}: {len(left)} client sockets left open"
+            assert not at_server, f"round {round_number}: {at_server} connections at the server"
+            assert _alive(httpx.Response) == 0, f"round {round_number}: responses left alive"
+            assert _alive(CompletionStream) == 0, f"round {round_number}: streams left alive"
+            memory_after.append(process.memory_info().rss)
+    growth = memory_after[-1] - memory_after[0]
+    print(f"{name}: resident memory after each round: {[m // 2**20 for m in memory_after]} MiB")
+    assert growth < MEMORY_MARGIN, (
+        f"resident memory grew {growth / 2**20:.1f} MiB from round 1 to round {ROUNDS} "
+        f"(allowed {MEMORY_MARGIN / 2**20:.0f} MiB): {[m // 2**20 for m in memory_after]} MiB"
+    )
