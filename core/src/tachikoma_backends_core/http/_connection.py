@@ -59,6 +59,7 @@ from ._config import HttpPluginConfig
 from ._decoder import EventParser, EventT
 from ._excerpt import excerpt
 from ._json import encode_json_body
+from ._log_redaction import install_log_redaction
 
 __all__ = [
     "MAX_ERROR_BODY",
@@ -146,6 +147,7 @@ class HttpConnection:
         self._error_from_response = error_from_response
         self._pool = (config.max_connections, config.pool_timeout or config.timeout)
         self._closed = False
+        install_log_redaction()  # httpcore's DEBUG lines quote response headers
         # What aclose() ends: the requests being sent, the responses open.
         self._sending: set[anyio.CancelScope] = set()
         self._responses: set[httpx.Response] = set()
