@@ -113,3 +113,24 @@ def test_the_report_option_needs_plugins(tmp_path: Path) -> None:
     result = run_pytest(tmp_path, "--conformance-report=x.json")
     assert result.returncode == pytest.ExitCode.USAGE_ERROR
     assert "--conformance-report needs --plugin" in result.stderr
+
+
+def test_socket_mode_runs_from_an_empty_directory_as_documented(tmp_path: Path) -> None:
+    # The command docs/conformance.md prints, exactly; outside this repository, so on
+    # asyncio alone, as a third party runs it.
+    page = (Path(__file__).resolve().parents[1] / "docs" / "conformance.md").read_text()
+    command = "pytest --plugin=claude --sockets -m tachikoma_area -k sockets"
+    assert f"$ {command}\n" in page
+    result = run_pytest(tmp_path, *command.split()[1:])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    row = next(line for line in result.stdout.splitlines() if line.startswith("claude "))
+    area, passed, failed = row.split()[1:4]
+    assert area == "sockets"
+    assert int(failed) == 0
+    assert int(passed) >= 60, row  # every fault on both call kinds, and the lifecycle traits
+
+
+def test_the_sockets_option_needs_plugins(tmp_path: Path) -> None:
+    result = run_pytest(tmp_path, "--sockets")
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR
+    assert "--sockets needs --plugin (names or 'all')" in result.stderr

@@ -311,6 +311,18 @@ async def test_ca_bundle_is_trusted(tls_server: Server, ca_pem: str) -> None:
     assert tls_server.lines == ["GET /v1/models HTTP/1.1"]
 
 
+async def test_the_trust_loaded_once_follows_the_bundle_on_disk(
+    tls_server: Server, ca_pem: str
+) -> None:
+    # Backends share one loaded SSL context per setting (loading costs ~20 ms a backend);
+    # a bundle rewritten on disk is read again, not served stale from that cache.
+    assert await read_models(base_url=tls_server.url, ca_bundle=ca_pem) == BODY
+    assert await read_models(base_url=tls_server.url, ca_bundle=ca_pem) == BODY
+    trustme.CA().cert_pem.write_to_path(ca_pem)  # another root, at the same path
+    with pytest.raises(NetworkError, match="CERTIFICATE_VERIFY_FAILED"):
+        await read_models(base_url=tls_server.url, ca_bundle=ca_pem)
+
+
 async def test_ssl_cert_file_is_trusted_under_trust_env(
     tls_server: Server, ca_pem: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -239,11 +239,11 @@ def _reset_after(count: int | None) -> Script:
 
 
 def _trickle(wire: WireScript, sent: Any, call: Call) -> list[Step]:
-    # Ten pieces, gaps well inside the read timeout, the whole longer than it: the
+    # Five pieces, gaps well inside the read timeout, the whole longer than it: the
     # timeout is an idle timeout, and a slow answer still arrives.
     answer = _whole(wire, sent, call)
-    size = -(-len(answer.body) // 10)
-    gap = READ_TIMEOUT / 4
+    size = -(-len(answer.body) // 5)
+    gap = READ_TIMEOUT * 0.3
     return [
         head(answer.status, answer.headers),
         *pieces(answer.body, size, pause=gap, chunked=True),

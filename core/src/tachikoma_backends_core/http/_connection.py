@@ -34,6 +34,7 @@ Examples:
 
 from __future__ import annotations
 
+import functools
 import os
 import ssl
 from collections import deque
@@ -593,16 +594,42 @@ def _proxy(url: str, trust: ssl.SSLContext) -> httpx.Proxy:
 
 
 def _ssl_context(config: HttpPluginConfig) -> ssl.SSLContext:
-    """How servers (and https proxies) are verified: off, ca_bundle, or httpx's default."""
-    if not config.verify:
+    """How servers (and https proxies) are verified: off, ca_bundle, or httpx's default.
+
+    Loading a CA bundle takes about 20 ms, for every backend created; the context is
+    shared instead (an ``SSLContext`` is made to be), per setting, per environment and per
+    bundle file as it is on disk now.
+    """
+    bundle = config.ca_bundle if config.verify else None
+    stamp = None
+    if bundle is not None:
+        try:
+            stamp = os.stat(bundle).st_mtime_ns
+        except OSError:
+            stamp = None  # reported by the load itself, with its reason
+    environment = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    return _load_ssl_context(
+        config.verify, bundle, stamp, config.trust_env, environment if config.trust_env else None
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _load_ssl_context(
+    verify: bool,
+    ca_bundle: str | None,
+    stamp: int | None,
+    trust_env: bool,
+    environment: tuple[str | None, str | None] | None,
+) -> ssl.SSLContext:
+    if not verify:
         return httpx.create_ssl_context(verify=False)
-    if config.ca_bundle is None:
+    if ca_bundle is None:
         # certifi, or SSL_CERT_FILE / SSL_CERT_DIR under trust_env, as httpx does.
-        return httpx.create_ssl_context(trust_env=config.trust_env)
+        return httpx.create_ssl_context(trust_env=trust_env)
     try:
-        if os.path.isdir(config.ca_bundle):
-            return ssl.create_default_context(capath=config.ca_bundle)
-        return ssl.create_default_context(cafile=config.ca_bundle)
+        if os.path.isdir(ca_bundle):
+            return ssl.create_default_context(capath=ca_bundle)
+        return ssl.create_default_context(cafile=ca_bundle)
     except (ssl.SSLError, OSError) as exc:
         raise ConfigurationError(
             f"ca_bundle: cannot load certificates from it ({type(exc).__name__}: {exc})",
