@@ -10,7 +10,6 @@ median ratio of pairs. Asserts nothing: machines are noisy.
 
 from __future__ import annotations
 
-import importlib
 import json
 import statistics
 import time
@@ -24,11 +23,6 @@ from tachikoma_backends_core.http.wire_server import WireServer, response
 
 RUNS = 9
 TEXT = "word " * 10_000  # the harness cuts it into deltas: thousands of events
-
-
-def _wire(name: str) -> WireScript:
-    module, _, attribute = str(registry.get(name).harness).partition(":")
-    return WireScript(getattr(importlib.import_module(module), attribute)(None))
 
 
 async def _raw(client: httpx.AsyncClient, url: str, body: bytes) -> int:
@@ -52,7 +46,7 @@ async def _ours(backend: object) -> int:
 
 
 async def measure(name: str) -> None:
-    wire = _wire(name)
+    wire = WireScript.for_plugin(name)
     sent: dict[str, object] = {}
 
     def answer(received: object) -> list[object]:

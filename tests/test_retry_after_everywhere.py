@@ -8,12 +8,10 @@ loop (on a `FakeClock`, so nothing really waits) must wait exactly what was said
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import pytest
 
-from tachikoma_backends_core import registry
 from tachikoma_backends_core.clock import FakeClock
 from tachikoma_backends_core.conformance.socket_mode import WireScript, ask_socket
 from tachikoma_backends_core.hooks import Hooks
@@ -26,11 +24,6 @@ pytestmark = pytest.mark.anyio
 HTTP_PLUGINS = ["claude", "openai", "ollama"]
 
 
-def _wire(name: str) -> WireScript:
-    module, _, attribute = str(registry.get(name).harness).partition(":")
-    return WireScript(getattr(importlib.import_module(module), attribute)(None))
-
-
 @pytest.mark.parametrize("name", HTTP_PLUGINS)
 @pytest.mark.parametrize("status", [429, 500, 503, 529])
 @pytest.mark.parametrize(
@@ -40,7 +33,7 @@ def _wire(name: str) -> WireScript:
 async def test_the_retry_loop_waits_what_the_provider_said(
     name: str, status: int, header: str, value: str, seconds: float
 ) -> None:
-    wire = _wire(name)
+    wire = WireScript.for_plugin(name)
     answers: list[Step] = []
 
     def answer(received: Any) -> list[Step]:

@@ -11,14 +11,12 @@ log line (tracebacks included), a hook's arguments, nor the backend's or its con
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 from typing import Any
 
 import pytest
 
-from tachikoma_backends_core import registry
 from tachikoma_backends_core.conformance.socket_mode import (
     FAULTS,
     Call,
@@ -96,11 +94,6 @@ ECHOES = [
 ]
 
 
-def _wire(name: str) -> WireScript:
-    module, _, attribute = str(registry.get(name).harness).partition(":")
-    return WireScript(getattr(importlib.import_module(module), attribute)(None))
-
-
 def _leaks(where: str, texts: list[str]) -> list[str]:
     found = []
     for text in texts:
@@ -116,7 +109,7 @@ async def test_no_piece_of_the_key_appears_anywhere(
     name: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)  # the root logger: httpx's, httpcore's and ours
-    wire = _wire(name)
+    wire = WireScript.for_plugin(name)
     recorder = RecordEverything()
     hooks = Hooks()
     hooks.register(recorder, "audit")

@@ -20,7 +20,6 @@
 from __future__ import annotations
 
 import functools
-import importlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
@@ -37,6 +36,7 @@ from tachikoma_backends_core.managed import ManagedBackend
 from tachikoma_backends_core.registry import PluginInfo
 
 from ._capabilities import declared_capabilities
+from ._loading import harness_type
 from ._network_guard import guard_network
 from ._report import SkipCategory, TraitRecord, build_report, write_report
 from .harness import ConformanceHarness
@@ -103,32 +103,6 @@ def activate(
     config.args.extend(str(Path(str(module.__file__))) for module in trait_modules)
 
 
-@functools.cache
-def _harness_type(plugin_name: str) -> type[ConformanceHarness]:
-    """The plugin's harness class (loaded once per run: every trait needs it)."""
-    plugin = registry.get(plugin_name)
-    if plugin.harness is None:
-        raise PluginLoadError(
-            f"plugin {plugin_name!r} declares no conformance harness "
-            "(BackendPlugin(harness='package.module:HarnessClass'))",
-            plugin=plugin_name,
-        )
-    module_name, _, attribute = plugin.harness.partition(":")
-    try:
-        harness_type = getattr(importlib.import_module(module_name), attribute)
-    except Exception as exc:  # any import-time error fails this plugin's traits only
-        raise PluginLoadError(
-            f"plugin {plugin_name!r} harness {plugin.harness!r} cannot be loaded: {exc}",
-            plugin=plugin_name,
-        ) from exc
-    if not (isinstance(harness_type, type) and issubclass(harness_type, ConformanceHarness)):
-        raise PluginLoadError(
-            f"plugin {plugin_name!r} harness {plugin.harness!r} is not a ConformanceHarness",
-            plugin=plugin_name,
-        )
-    return harness_type
-
-
 def _plugin_of(item: pytest.Item) -> str | None:
     callspec = getattr(item, "callspec", None)
     plugin = callspec.params.get("tachikoma_plugin") if callspec else None
@@ -181,7 +155,7 @@ class _Suite:
             item.user_properties.append(("tachikoma_area", area.args[0] if area else "other"))
             if plugin not in expected:
                 try:
-                    expected[plugin] = dict(_harness_type(plugin).expected_failures)
+                    expected[plugin] = dict(harness_type(plugin).expected_failures)
                 except PluginLoadError:
                     expected[plugin] = {}  # reported by the harness fixture, per trait
             trait = getattr(item, "originalname", item.name)
@@ -267,7 +241,7 @@ class _Suite:
         if self.live and node.get_closest_marker(LIVE_MARK) is None:
             self._skip(request, "scripted_only", "scripted trait: not run with --live")
         try:
-            harness = _harness_type(tachikoma_plugin)(request)
+            harness = harness_type(tachikoma_plugin)(request)
         except PluginLoadError as error:
             pytest.fail(error.message, pytrace=False)
         if self.live:

@@ -31,6 +31,7 @@ from tachikoma_backends_core.completion import CompletionRequest, CompletionResp
 from tachikoma_backends_core.errors import (
     BackendError,
     BackendTimeoutError,
+    ConfigurationError,
     InvalidRequestError,
     NetworkError,
     ServerError,
@@ -55,6 +56,7 @@ from tachikoma_backends_core.managed import ManagedBackend
 from tachikoma_backends_core.messages import Message
 from tachikoma_backends_core.retry import RetryPolicy
 
+from ._loading import harness_type
 from .harness import EXPECTED_ERRORS, ErrorKind, ScriptedFailure, ScriptedReply
 
 if TYPE_CHECKING:
@@ -71,6 +73,7 @@ __all__ = [
     "Call",
     "Fault",
     "FaultOutcome",
+    "WireAnswer",
     "WireScript",
     "ask_socket",
     "run_fault",
@@ -110,6 +113,21 @@ class WireScript:
 
     def __init__(self, harness: HttpxHarness) -> None:
         self.harness = harness
+
+    @classmethod
+    def for_plugin(cls, name: str) -> WireScript:
+        """The bytes of the installed plugin ``name``, from the harness it declares
+        (outside pytest: its fixtures are not available, and socket mode needs none)."""
+        from tachikoma_backends_core.http import HttpxHarness
+
+        harness_class = harness_type(name)
+        if not issubclass(harness_class, HttpxHarness):
+            raise ConfigurationError(
+                f"plugin {name!r}: socket mode serves an HttpxHarness's bytes; "
+                f"{harness_class.__name__} is not one",
+                provider=name,
+            )
+        return cls(harness_class(None))  # type: ignore[arg-type]
 
     def create_backend(self, *, hooks: Hooks | None = None, **config: Any) -> ManagedBackend[Any]:
         """A backend of the harness's plugin with its test settings and ``config``, behind
