@@ -13,7 +13,9 @@ errors: pure functions) plus thin glue on this kit:
   `build_error`, `parse_retry_after`, `should_retry`, `request_id_from_headers`,
   `error_class_for_status` and `STATUS_ERRORS`; `excerpt` quotes what a provider sent,
   redacted then shortened;
-* `HttpxHarness`: the conformance harness base (pytest-httpx).
+* `HttpxHarness`: the conformance harness base (pytest-httpx);
+* the ``wire_server`` module: `WireServer`, a scripted HTTP/1.1 server on 127.0.0.1 for
+  tests over real sockets (stalls, resets, trickles, held connections).
 
 Names load on first use (PEP 562): a plugin's entry point imports `HttpPluginConfig`
 without importing httpx, and its wire layer imports the parsers without the connection.
