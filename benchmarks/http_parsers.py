@@ -19,9 +19,8 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from collections.abc import Callable
 
-from httpx._decoders import LineDecoder, TextDecoder
+from _floor import cut, ndjson_floor, seconds, sse_floor
 
 from tachikoma_backends_core.http import NDJSONParser, SSEParser, decode_json
 
@@ -32,16 +31,6 @@ SMALL_RUNS = 15
 SMALL_PIECE = 1400
 EVENTS = 20_000
 WHAT = "the stream's event"
-
-
-def cut(body: bytes, size: int) -> list[bytes]:
-    return [body[i : i + size] for i in range(0, len(body), size)]
-
-
-def seconds(function: Callable[[list[bytes]], object], pieces: list[bytes]) -> float:
-    start = time.perf_counter()
-    function(pieces)
-    return time.perf_counter() - start
 
 
 def spread(ratios: list[float]) -> str:
@@ -109,15 +98,6 @@ def ndjson_small() -> list[bytes]:
     return cut(body.encode(), SMALL_PIECE)
 
 
-def sse_naive(pieces: list[bytes]) -> None:
-    """httpx's own aiter_lines machinery, then json.loads on every data line."""
-    text, lines = TextDecoder(), LineDecoder()
-    for piece in pieces:
-        for line in lines.decode(text.decode(piece)):
-            if line.startswith("data:"):
-                json.loads(line[5:])
-
-
 def sse_ours(pieces: list[bytes]) -> None:
     parser = SSEParser()
     for piece in pieces:
@@ -125,15 +105,6 @@ def sse_ours(pieces: list[bytes]) -> None:
             decode_json(data, what=WHAT)
     for _, data in parser.close():
         decode_json(data, what=WHAT)
-
-
-def ndjson_naive(pieces: list[bytes]) -> None:
-    """httpx's own aiter_lines machinery, then json.loads on every non-blank line."""
-    text, lines = TextDecoder(), LineDecoder()
-    for piece in pieces:
-        for line in lines.decode(text.decode(piece)):
-            if line:
-                json.loads(line)
 
 
 def ndjson_ours(pieces: list[bytes]) -> None:
@@ -145,9 +116,9 @@ def ndjson_ours(pieces: list[bytes]) -> None:
 
 def per_event() -> None:
     cases = [
-        ("SSE, event+data lines", sse_naive, sse_ours, sse_small(with_event_line=True)),
-        ("SSE, data lines only ", sse_naive, sse_ours, sse_small(with_event_line=False)),
-        ("NDJSON               ", ndjson_naive, ndjson_ours, ndjson_small()),
+        ("SSE, event+data lines", sse_floor, sse_ours, sse_small(with_event_line=True)),
+        ("SSE, data lines only ", sse_floor, sse_ours, sse_small(with_event_line=False)),
+        ("NDJSON               ", ndjson_floor, ndjson_ours, ndjson_small()),
     ]
     print(
         f"2. {EVENTS:,} small events in {SMALL_PIECE:,}-byte pieces ({SMALL_RUNS} runs): "

@@ -26,10 +26,12 @@ plugin = BackendPlugin(name="acme", config_model=AcmeConfig, factory=_create)
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import Field, SecretStr, model_validator
@@ -40,9 +42,22 @@ from .errors import BackendError, ConfigurationError, InvalidRequestError, regis
 from .managed import ManagedBackend
 from .retry import RetryPolicy
 
-__all__ = ["BackendPlugin", "EnvVar", "PluginConfig"]
+__all__ = ["BackendPlugin", "EnvVar", "PluginConfig", "distribution_version"]
 
 PLUGIN_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+@functools.cache
+def distribution_version(distribution: str) -> str:
+    """The installed version of ``distribution``, for a backend's ``info.version``.
+
+    ``"0+unknown"`` when it runs from a source tree without metadata. Read once per
+    process: metadata lookups walk ``sys.path``, and every backend created asks.
+    """
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return "0+unknown"
 
 
 @dataclass(frozen=True)

@@ -213,15 +213,11 @@ class Fault:
         return " or ".join("the answer" if e is None else e.__name__ for e in self.expect)
 
 
-def _whole(wire: WireScript, sent: Any, call: Call, text: str = TEXT) -> WireAnswer:
-    return wire.answer(sent, text)
-
-
 def _answer_then(*tail: Step) -> Script:
     """The whole answer, chunked and unterminated, then ``tail``."""
 
     def script(wire: WireScript, sent: Any, call: Call) -> list[Step]:
-        answer = _whole(wire, sent, call)
+        answer = wire.answer(sent)
         return [head(answer.status, answer.headers), chunk(answer.body), *tail]
 
     return script
@@ -231,7 +227,7 @@ def _opening_then(*tail: Step, framing: str = "chunked") -> Script:
     """The stream's first events (or half a plain body), then ``tail``."""
 
     def script(wire: WireScript, sent: Any, call: Call) -> list[Step]:
-        answer = _whole(wire, sent, call)
+        answer = wire.answer(sent)
         start = wire.opening(sent) if call is Call.STREAM else answer.body[: len(answer.body) // 2]
         if framing == "close":
             return [head(answer.status, answer.headers, framing="close"), start, *tail]
@@ -246,7 +242,7 @@ def _reset_after(count: int | None) -> Script:
 
     def script(wire: WireScript, sent: Any, call: Call) -> list[Step]:
         if count is not None:
-            answer = _whole(wire, sent, call)
+            answer = wire.answer(sent)
             wire_bytes = head(
                 answer.status, answer.headers, framing="length", length=len(answer.body)
             )
@@ -259,7 +255,7 @@ def _reset_after(count: int | None) -> Script:
 def _trickle(wire: WireScript, sent: Any, call: Call) -> list[Step]:
     # Five pieces, gaps well inside the read timeout, the whole longer than it: the
     # timeout is an idle timeout, and a slow answer still arrives.
-    answer = _whole(wire, sent, call)
+    answer = wire.answer(sent)
     size = -(-len(answer.body) // 5)
     gap = READ_TIMEOUT * 0.3
     return [
@@ -271,7 +267,7 @@ def _trickle(wire: WireScript, sent: Any, call: Call) -> list[Step]:
 
 def _split_characters(wire: WireScript, sent: Any, call: Call) -> list[Step]:
     # A write ends inside every multibyte character: each arrives in two reads.
-    answer = _whole(wire, sent, call)
+    answer = wire.answer(sent)
     body, start = answer.body, 0
     steps: list[Step] = [head(answer.status, answer.headers)]
     for index in range(1, len(body)):
@@ -293,9 +289,13 @@ def _big_event(wire: WireScript, sent: Any, call: Call) -> list[Step]:
 
 
 def _garbage(wire: WireScript, sent: Any, call: Call) -> list[Step]:
-    answer = _whole(wire, sent, call)
+    answer = wire.answer(sent)
     noise = bytes(range(256)) * 8  # not UTF-8, not JSON, not any framing of a provider
     return [response(200, answer.headers, noise)]
+
+
+def _unreachable(wire: WireScript, sent: Any, call: Call) -> list[Step]:
+    raise AssertionError("nothing listens where a refused call connects")
 
 
 def _hold(wire: WireScript, sent: Any, call: Call) -> list[Step]:
@@ -317,7 +317,7 @@ def _html(status: int) -> Script:
 
 
 def _corrupt_gzip(wire: WireScript, sent: Any, call: Call) -> list[Step]:
-    answer = _whole(wire, sent, call)
+    answer = wire.answer(sent)
     headers = {**answer.headers, "content-encoding": "gzip"}
     return [response(answer.status, headers, b"\x1f\x8b\x08\x00" + answer.body)]
 
@@ -375,7 +375,7 @@ _STREAM, _COMPLETE = (Call.STREAM,), (Call.COMPLETE,)
 FAULTS: dict[str, Fault] = {
     fault.name: fault
     for fault in [
-        Fault("refused", _error(ErrorKind.SERVER_ERROR), (NetworkError,), refused=True),
+        Fault("refused", _unreachable, (NetworkError,), refused=True),
         Fault("reset-before-anything", _reset_after(0), (NetworkError,)),
         Fault("reset-in-the-headers", _reset_after(20), (NetworkError,)),
         Fault("reset-mid-body", _reset_after(None), (NetworkError,)),

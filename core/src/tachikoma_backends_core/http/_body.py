@@ -17,11 +17,11 @@ httpx. A decoding failure is ``httpx.DecodingError``, which the connection types
 from __future__ import annotations
 
 import zlib
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import httpx
 
-__all__ = ["ACCEPT_ENCODING", "DecodedBody"]
+__all__ = ["ACCEPT_ENCODING", "DecodedBody", "read_to_the_end"]
 
 #: What every kit request accepts: what `DecodedBody` decodes, whatever is installed.
 ACCEPT_ENCODING = "gzip, deflate"
@@ -116,14 +116,20 @@ class DecodedBody:
         """End the raw chain: after the response is closed, reading raises at once,
         unwinding every generator below."""
         self._done = True
-        try:
-            async for _ in self._raw:
-                pass
-        except Exception:  # the closed connection's error is the expected way out
-            pass
+        await read_to_the_end(self._raw)
         await self._raw.aclose()
 
 
 async def _once(content: bytes) -> AsyncGenerator[bytes, None]:
     if content:
         yield content
+
+
+async def read_to_the_end(chunks: AsyncIterator[bytes]) -> None:
+    """Read ``chunks`` until they end, however they end: what is left is not ours to
+    report (a closed connection's error is the expected way out of a released body)."""
+    try:
+        async for _ in chunks:
+            pass
+    except Exception:
+        pass

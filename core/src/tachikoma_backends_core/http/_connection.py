@@ -55,7 +55,7 @@ from tachikoma_backends_core.errors import (
 )
 from tachikoma_backends_core.streaming import CompletionStream
 
-from ._body import ACCEPT_ENCODING, DecodedBody
+from ._body import ACCEPT_ENCODING, DecodedBody, read_to_the_end
 from ._config import HttpPluginConfig
 from ._decoder import EventParser, EventT
 from ._excerpt import excerpt
@@ -357,13 +357,9 @@ class HttpConnection:
         self._responses.discard(response)
         if body_bytes is None:
             body_bytes = DecodedBody(response)
-        if drain:
+        if drain:  # the answer is whole: the rest is read for reuse, not reported
             with anyio.move_on_after(_DRAIN_SECONDS):
-                try:
-                    async for _ in body_bytes:
-                        pass
-                except Exception:  # the rest is not ours to report: the answer is whole
-                    pass
+                await read_to_the_end(body_bytes)
         await release_response(response, body_bytes)
 
     async def _read_all(self, response: httpx.Response) -> bytes:
@@ -522,11 +518,7 @@ async def release_response(response: httpx.Response, body_bytes: AsyncIterator[b
         if isinstance(body_bytes, DecodedBody):
             await body_bytes.aclose()
         else:
-            try:
-                async for _ in body_bytes:
-                    pass
-            except Exception:  # the closed connection's error is the expected way out
-                pass
+            await read_to_the_end(body_bytes)
 
 
 def _build_client(

@@ -9,7 +9,6 @@ for that loop to decide.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import httpx
@@ -17,6 +16,7 @@ import httpx
 from tachikoma_backends_core.backend import Backend, BackendCapabilities, BackendInfo
 from tachikoma_backends_core.completion import CompletionRequest, CompletionResponse
 from tachikoma_backends_core.http import HttpConnection
+from tachikoma_backends_core.plugin import distribution_version
 from tachikoma_backends_core.streaming import CompletionStream
 
 from ._models import ClaudeModel
@@ -34,13 +34,6 @@ MODELS_PATH = "/v1/models"
 # For models missing from the registry: what info reports (the current family's
 # smallest documented limits). Not enforced; the API decides.
 _FALLBACK_LIMITS = (200_000, 32_000)
-
-
-def _package_version() -> str:
-    try:
-        return version("tachikoma-backend-claude")
-    except PackageNotFoundError:  # running from a source tree without metadata
-        return "0+unknown"
 
 
 class ClaudeBackend(Backend):
@@ -84,7 +77,7 @@ class ClaudeBackend(Backend):
         )
         self._info = BackendInfo(
             name=PROVIDER,
-            version=_package_version(),
+            version=distribution_version("tachikoma-backend-claude"),
             default_model=config.model,
             available_models=[model.id for model in ClaudeModel.known()],
             capabilities=BackendCapabilities(

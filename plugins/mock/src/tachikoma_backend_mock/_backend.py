@@ -15,7 +15,6 @@ import threading
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
-from importlib.metadata import PackageNotFoundError, version
 
 import anyio
 import anyio.lowlevel
@@ -38,6 +37,7 @@ from tachikoma_backends_core import (
     ToolCallDelta,
     Usage,
 )
+from tachikoma_backends_core.plugin import distribution_version
 
 __all__ = ["MockBackend", "MockCall", "MockResponse"]
 
@@ -45,13 +45,6 @@ MAX_CONTEXT_TOKENS = 100_000
 MAX_OUTPUT_TOKENS = 4_096
 _WORDS = re.compile(r"\s*\S+\s*|\s+")
 _ARGUMENT_FRAGMENT = 8  # characters per streamed tool-argument fragment
-
-
-def _package_version() -> str:
-    try:
-        return version("tachikoma-backend-mock")
-    except PackageNotFoundError:  # running from a source tree
-        return "0+unknown"
 
 
 @dataclass(frozen=True)
@@ -127,7 +120,7 @@ class MockBackend(Backend):
     ) -> None:
         self._info = BackendInfo(
             name="mock",
-            version=_package_version(),
+            version=distribution_version("tachikoma-backend-mock"),
             default_model=model,
             available_models=[model],
             capabilities=BackendCapabilities(

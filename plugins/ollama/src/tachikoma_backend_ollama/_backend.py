@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import anyio
@@ -26,6 +25,7 @@ from tachikoma_backends_core.errors import (
 )
 from tachikoma_backends_core.http import HttpConnection, NDJSONParser
 from tachikoma_backends_core.model_management import ModelSummary, PullProgress
+from tachikoma_backends_core.plugin import distribution_version
 from tachikoma_backends_core.streaming import CompletionStream
 
 from ._host import OllamaServerConfig
@@ -43,13 +43,6 @@ CHAT_PATH = "/api/chat"
 # Ollama's default context on most machines (4096 since 0.6.7): what info reports until
 # the model's own is known (num_ctx, or /api/show).
 _DEFAULT_CONTEXT = 4096
-
-
-def _package_version() -> str:
-    try:
-        return version("tachikoma-backend-ollama")
-    except PackageNotFoundError:  # running from a source tree without metadata
-        return "0+unknown"
 
 
 @dataclass(frozen=True)
@@ -303,7 +296,7 @@ class OllamaBackend(Backend):
     def _info_for(self, context: int, *, vision: bool, tools: bool) -> BackendInfo:
         return BackendInfo(
             name=PROVIDER,
-            version=_package_version(),
+            version=distribution_version("tachikoma-backend-ollama"),
             default_model=self._config.model,
             available_models=[self._config.model],
             capabilities=BackendCapabilities(

@@ -7,7 +7,6 @@ server) and the pure wire layer, one attempt per call: retrying is the core's jo
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import httpx
@@ -15,6 +14,7 @@ import httpx
 from tachikoma_backends_core.backend import Backend, BackendCapabilities, BackendInfo
 from tachikoma_backends_core.completion import CompletionRequest, CompletionResponse
 from tachikoma_backends_core.http import HttpConnection
+from tachikoma_backends_core.plugin import distribution_version
 from tachikoma_backends_core.streaming import CompletionStream
 
 from ._endpoint import resolve_endpoint
@@ -31,13 +31,6 @@ __all__ = ["OpenAIBackend"]
 # For models missing from the registry (another server's, a new id): what info reports.
 # Not enforced: the server decides.
 _FALLBACK_LIMITS = (128_000, 16_384)
-
-
-def _package_version() -> str:
-    try:
-        return version("tachikoma-backend-openai")
-    except PackageNotFoundError:  # running from a source tree without metadata
-        return "0+unknown"
 
 
 class OpenAIBackend(Backend):
@@ -79,7 +72,7 @@ class OpenAIBackend(Backend):
         )
         self._info = BackendInfo(
             name=PROVIDER,
-            version=_package_version(),
+            version=distribution_version("tachikoma-backend-openai"),
             default_model=config.model,
             available_models=[model.id for model in OpenAIModel.known()]
             if config.is_openai
