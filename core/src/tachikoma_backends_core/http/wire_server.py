@@ -334,7 +334,8 @@ class WireServer:
             self._open.discard(writer)
             if not writer.transport.is_closing():
                 writer.close()
-            with contextlib.suppress(Exception):
+            # Cancelled here too when the server stops during the close: quietly.
+            with contextlib.suppress(Exception, asyncio.CancelledError):
                 await writer.wait_closed()
 
     def _steps_for(self, request: ReceivedRequest) -> Sequence[Step]:
