@@ -603,3 +603,46 @@ def test_decode_sent_request_without_tools() -> None:
     sent = decode_sent_request(encode(HI, tools=[WEATHER], tool_choice=ToolChoice.none()))
     assert list(sent.tools) == []
     assert list(sent.messages) == HI
+
+
+def test_decode_sent_request_reads_the_options_tools_and_tool_choice() -> None:
+    request = CompletionRequest(
+        messages=HI,
+        tools=[WEATHER, PING],
+        temperature=0.3,
+        top_p=0.9,
+        seed=7,
+        stop=["END", "STOP HERE"],
+        metadata={"user_id": "user-42"},
+    )
+    sent = decode_sent_request(encode_chat(request, model="llama3.2", stream=True))
+    assert sent.sampling == {"temperature": 0.3, "top_p": 0.9}
+    assert list(sent.stop or ()) == ["END", "STOP HERE"]
+    assert sent.tool_choice == ToolChoice.auto(), "tools sent: the model decides"
+    assert sent.metadata is None, "Ollama takes no request metadata"
+    assert [(t.name, t.description) for t in sent.tool_definitions or ()] == [
+        ("get_weather", "Current weather"),
+        ("ping", ""),
+    ]
+    assert list(sent.tool_definitions or ()) == [WEATHER, PING]
+
+
+def test_decode_sent_request_with_nothing_sent() -> None:
+    sent = decode_sent_request(encode(HI, tools=[WEATHER], tool_choice=ToolChoice.none()))
+    assert (sent.sampling, sent.stop, sent.tool_definitions) == ({}, [], [])
+    assert sent.tool_choice == ToolChoice.none(), "no tools sent: none can be called"
+
+
+def test_decode_sent_request_keeps_consecutive_user_turns_apart() -> None:
+    turns = [Message.user("first question"), Message.user("second question")]
+    assert list(decode_sent_request(encode(turns)).messages) == turns
+
+
+@pytest.mark.parametrize(
+    ("data", "media_type"),
+    [("/9j/4AAQSkZJRgABAQAAAQABAAD", "image/jpeg"), (PNG_BASE64, "image/png")],
+)
+def test_decode_sent_request_reads_the_media_type_off_the_image(data: str, media_type: str) -> None:
+    image = ImagePart.from_base64(data, media_type)
+    sent = decode_sent_request(encode([Message.user([TextPart(text="What is this?"), image])]))
+    assert list(sent.messages) == [Message.user([TextPart(text="What is this?"), image])]

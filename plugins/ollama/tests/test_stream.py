@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tachikoma_backend_ollama._scripting import chat_lines, ndjson_bytes
+from tachikoma_backend_ollama._scripting import chat_lines, error_line, ndjson_bytes
 from tachikoma_backend_ollama._wire.stream import OllamaStreamDecoder
 from tachikoma_backends_core import (
     CompletionChunk,
@@ -349,6 +349,21 @@ def test_an_error_as_the_first_line_raises_at_once(message: str, expected: type[
     with pytest.raises(expected, match=r"\w"):
         decoder.feed(ndjson({"error": message}, line(content="never")))
     assert decoder.started is False
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("an error was encountered while running the model: unexpected EOF", ServerError),
+        ("server busy, please try again.  maximum pending requests exceeded", OverloadedError),
+    ],
+)
+def test_the_error_line_after_the_first_chunk(message: str, expected: type[Exception]) -> None:
+    decoder = OllamaStreamDecoder()
+    chunks = decoder.feed(ndjson(line(content="partial")) + error_line(message))
+    assert [c.delta for c in chunks] == ["partial"]
+    with pytest.raises(expected, match=r"maximum pending|unexpected EOF"):
+        decoder.close()
 
 
 def test_an_error_as_the_first_line_split_across_reads() -> None:

@@ -588,3 +588,69 @@ def test_the_harness_decodes_what_the_encoder_sends(model: str, stream: bool) ->
 )
 def test_the_harness_sees_json_mode(fields: dict[str, Any]) -> None:
     assert decode_sent_request(encode(HI, **fields)).json_mode is True
+
+
+def test_the_harness_decodes_the_contract_3_fields() -> None:
+    body = encode(
+        HI,
+        tools=[WEATHER, PING],
+        tool_choice=ToolChoice.tool("get_weather"),
+        temperature=0.3,
+        top_p=0.9,
+        stop=["END", "STOP HERE"],
+        metadata={"user_id": "user-42", "trace": "t-1"},
+    )
+    sent = decode_sent_request(body)
+    assert sent.sampling == {"temperature": 0.3, "top_p": 0.9}
+    assert sent.stop == ["END", "STOP HERE"]
+    assert sent.tool_choice == ToolChoice.tool("get_weather")
+    assert sent.metadata == {"user_id": "user-42"}, "only user_id is sent (as `user`)"
+    assert [(t.name, t.description) for t in sent.tool_definitions or ()] == [
+        ("get_weather", "Current weather"),
+        ("ping", ""),
+    ]
+    weather = (sent.tool_definitions or [])[0].parameters
+    assert (weather.properties, weather.required) == (
+        WEATHER.parameters.properties,
+        WEATHER.parameters.required,
+    )
+
+
+@pytest.mark.parametrize("mode", ["auto", "none", "required"])
+def test_the_harness_decodes_each_tool_choice(mode: str) -> None:
+    body = encode(HI, tools=[WEATHER], tool_choice=ToolChoice(mode=mode))  # type: ignore[arg-type]
+    assert decode_sent_request(body).tool_choice == ToolChoice(mode=mode)  # type: ignore[arg-type]
+
+
+def test_the_harness_reads_what_was_left_out_as_openais_defaults() -> None:
+    sent = decode_sent_request(encode(HI))
+    assert (sent.sampling, sent.stop, sent.metadata, sent.tool_definitions) == ({}, [], {}, [])
+    assert sent.tool_choice == ToolChoice.auto()
+
+
+def test_the_harness_reads_a_single_stop_string_and_body_metadata() -> None:
+    body = {**encode(HI), "stop": "END", "metadata": {"trace": "t-1"}, "user": "u1"}
+    sent = decode_sent_request(body)
+    assert (sent.stop, sent.metadata) == (["END"], {"trace": "t-1", "user_id": "u1"})
+
+
+def test_the_harness_keeps_several_text_parts_apart() -> None:
+    body = encode(HI)
+    body["messages"] = [
+        {"role": "developer", "content": [{"type": "text", "text": "Be brief."}]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "first question"},
+                {"type": "text", "text": "second question"},
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": [{"type": "text", "text": "ok"}]},
+    ]
+    messages = decode_sent_request(body).messages
+    assert messages[0] == Message.system("Be brief.")
+    assert messages[1].content == [
+        TextPart(text="first question"),
+        TextPart(text="second question"),
+    ], "several text parts stay separate, not glued into 'first questionsecond question'"
+    assert messages[2].content == [ToolResult.success("call_1", "", "ok")]

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from tachikoma_backend_openai._scripting import (
     FINISH_REASON_FOR,
+    error_event,
     sse_bytes,
     stream_chunks,
     usage_body,
@@ -27,6 +28,7 @@ from tachikoma_backends_core import (
     ContextLengthExceededError,
     FinishReason,
     InvalidRequestError,
+    OverloadedError,
     RateLimitError,
     ServerError,
     StreamProtocolError,
@@ -947,3 +949,25 @@ def test_usage_body_round_trips_through_the_decoder() -> None:
         chunk({"content": "x"}), chunk(finish="stop"), {"choices": [], "usage": usage_body(usage)}
     )
     assert decode(body + DONE)[-1].usage == usage
+
+
+@pytest.mark.parametrize(
+    ("error_type", "code", "raised"),
+    [
+        ("server_error", "server_is_overloaded", OverloadedError),
+        ("server_error", None, ServerError),
+        ("requests", "rate_limit_exceeded", RateLimitError),
+    ],
+)
+def test_the_harness_error_event_fails_a_started_stream(
+    error_type: str, code: str | None, raised: type[BackendError]
+) -> None:
+    # What the conformance harness sends for an error after the first chunk.
+    opening = sse_bytes(stream_chunks(model="gpt-x", text="partial")[:2], done=False)
+    decoder = OpenAIStreamDecoder()
+    chunks = decoder.feed(opening + error_event("scripted failure", error_type, code))
+    assert [c.delta for c in chunks] == ["partial"]
+    with pytest.raises(raised) as error:
+        decoder.close()
+    assert type(error.value) is raised
+    assert "scripted failure" in str(error.value)

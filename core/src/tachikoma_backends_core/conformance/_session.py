@@ -93,9 +93,21 @@ def activate(
     ):
         config.addinivalue_line("markers", line)
     config.pluginmanager.register(_Suite(config), "tachikoma-conformance")
-    from . import traits, traits_retries, traits_stream_lifecycle
+    from . import (
+        traits,
+        traits_fidelity,
+        traits_retries,
+        traits_stream_lifecycle,
+        traits_transport,
+    )
 
-    trait_modules: tuple[Any, ...] = (traits, traits_stream_lifecycle, traits_retries)
+    trait_modules: tuple[Any, ...] = (
+        traits,
+        traits_stream_lifecycle,
+        traits_retries,
+        traits_fidelity,
+        traits_transport,
+    )
     if sockets:
         from . import traits_sockets
 

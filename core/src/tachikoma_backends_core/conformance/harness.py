@@ -8,6 +8,14 @@ The suite builds one harness per test and uses it to:
   kind (``script_failure``), request-level or mid-stream;
 * read back what the backend sent, as request-level facts (``sent_requests``).
 
+Contract 3 lets the suite see more, so that realistic bugs show: `SentRequest` carries
+the sampling parameters, stop sequences, tool choice, metadata and whole tool
+definitions; a `ScriptedReply` says how its bytes are delivered (`Delivery`: a byte per
+read, CRLF framing, the connection kept open after the final event); a
+`ScriptedFailure` of a request-level kind can come after the first chunk; the provider
+can stall (`script_stall`); and the harness says whether the backend's transport was
+closed (`transport_closed`).
+
 HTTP plugins implement it at the wire level (pytest-httpx's ``httpx_mock`` fixture, fetched
 with ``self.fixture("httpx_mock")``), so the real request encoding and response parsing are
 what the suite tests. ``--live`` runs the same traits against the real service:
@@ -56,7 +64,8 @@ from tachikoma_backends_core.errors import (
     StreamProtocolError,
 )
 from tachikoma_backends_core.messages import Message
-from tachikoma_backends_core.tool_calls import ToolCall
+from tachikoma_backends_core.tool_calls import ToolCall, ToolChoice
+from tachikoma_backends_core.tools import ToolDefinition, ToolParameters
 
 if TYPE_CHECKING:
     import pytest
@@ -64,11 +73,14 @@ if TYPE_CHECKING:
 __all__ = [
     "EXPECTED_ERRORS",
     "ConformanceHarness",
+    "Delivery",
     "ErrorKind",
     "ExpectedError",
     "ScriptedFailure",
     "ScriptedReply",
     "SentRequest",
+    "StallPoint",
+    "sent_tool_definition",
 ]
 
 
@@ -119,17 +131,43 @@ EXPECTED_ERRORS: dict[ErrorKind, ExpectedError] = {
 
 
 @dataclass(frozen=True)
+class Delivery:
+    """How a scripted answer's bytes reach the backend (contract 3).
+
+    Harnesses without a wire (an in-memory backend) have nothing to deliver and ignore it.
+
+    Attributes:
+        read_size: bytes per network read (``1``: a byte at a time, so every event and
+            every multibyte character is split across reads); ``None``: as the harness
+            pleases.
+        line_ending: the line ending of the provider's framing: ``"\\r\\n"`` is as valid
+            in SSE and NDJSON as ``"\\n"``, and events must arrive as they come, not when
+            the body ends.
+        keep_open: the provider keeps the connection open after the answer's final event
+            (a proxy that holds it): the call must end at the final event, not wait for
+            the body to end.
+    """
+
+    read_size: int | None = None
+    line_ending: Literal["\n", "\r\n"] = "\n"
+    keep_open: bool = False
+
+
+@dataclass(frozen=True)
 class ScriptedReply:
     """The provider's next answer: text and/or tool calls, usage and finish reason.
 
     ``finish_reason`` ``None`` means the natural one: ``TOOL_CALLS`` when there are tool
-    calls, else ``STOP``.
+    calls, else ``STOP``. Harnesses script the finish reasons in their
+    ``finish_reasons`` and the usage fields in their ``usage_fields``. ``delivery`` says
+    how the bytes arrive (contract 3).
     """
 
     text: str = ""
     tool_calls: Sequence[ToolCall] = ()
     usage: Usage = field(default_factory=lambda: Usage(12, 34))
     finish_reason: FinishReason | None = None
+    delivery: Delivery = field(default_factory=Delivery)
 
     @property
     def effective_finish_reason(self) -> FinishReason:
@@ -144,11 +182,30 @@ class ScriptedFailure:
     error); ``MALFORMED_STREAM`` sends a first chunk then garbage; ``STREAM_CUT`` sends a
     first chunk then ends the stream before it finished. ``retry_after`` (seconds) goes
     with ``RATE_LIMIT`` (e.g. as a ``retry-after`` header).
+
+    ``after_first_chunk`` (contract 3, request-level kinds the provider can report in a
+    stream: ``RATE_LIMIT``, ``OVERLOADED``, ``SERVER_ERROR``): the stream starts with a
+    first chunk, then the provider sends an error event of ``kind`` (Anthropic's
+    ``event: error``, an OpenAI ``{"error": ...}`` chunk, an Ollama ``{"error": ...}``
+    line). The stream must end with that error, not as if it had finished.
     """
 
     kind: ErrorKind
     retry_after: float | None = None
     message: str = "scripted failure"
+    after_first_chunk: bool = False
+
+
+class StallPoint(str, Enum):
+    """Where a scripted provider stops answering and holds the connection (contract 3)."""
+
+    #: the request was received; no status, no headers, ever
+    BEFORE_RESPONSE = "before_response"
+    #: the headers and part of the body came (a stream's first chunk, half a plain
+    #: body); nothing more, ever
+    MID_BODY = "mid_body"
+    #: the health check's request gets no answer, from now on
+    HEALTH_CHECK = "health_check"
 
 
 @dataclass(frozen=True)
@@ -160,6 +217,23 @@ class SentRequest:
     offered. ``json_mode`` says whether the request asked the provider for JSON (``None``:
     the harness cannot tell). The capability traits use these to see that a capability
     was really passed on, not silently dropped.
+
+    Contract 3 fields say what was sent, decoded back into the core's terms; each is
+    ``None`` when the harness cannot tell (the wire format has no such field), and empty
+    (``{}``, ``()``) when the wire format has it and nothing was sent:
+
+    * ``sampling``: the sampling parameters sent, by the core's names (``temperature``,
+      ``top_p``);
+    * ``stop``: the stop sequences;
+    * ``tool_choice``: what the provider was told about calling tools (the provider's
+      default, ``ToolChoice.auto()``, when the field was left out);
+    * ``metadata``: the request metadata the provider received (``user_id`` is the
+      portable key);
+    * ``tool_definitions``: the whole definitions of the tools offered (name,
+      description, parameter schema with its ``required`` list).
+
+    A plugin that declares ``tool_calling`` needs a harness that tells ``tool_choice``
+    and ``tool_definitions``.
     """
 
     messages: Sequence[Message]
@@ -168,6 +242,25 @@ class SentRequest:
     model: str | None = None
     stream: bool = False
     json_mode: bool | None = None
+    sampling: Mapping[str, float] | None = None
+    stop: Sequence[str] | None = None
+    tool_choice: ToolChoice | None = None
+    metadata: Mapping[str, str] | None = None
+    tool_definitions: Sequence[ToolDefinition] | None = None
+
+
+def sent_tool_definition(
+    name: str, description: str | None, schema: Mapping[str, Any] | None
+) -> ToolDefinition:
+    """A tool definition as a request carried it (name, description, JSON schema), back
+    in the core's terms, for ``SentRequest.tool_definitions``."""
+    schema = schema or {}
+    parameters = ToolParameters(
+        properties=dict(schema.get("properties") or {}),
+        required=list(schema.get("required") or []),
+        defs=dict(schema.get("$defs") or {}),
+    )
+    return ToolDefinition(name=name, description=description or "", parameters=parameters)
 
 
 class ConformanceHarness(abc.ABC):
@@ -185,12 +278,22 @@ class ConformanceHarness(abc.ABC):
             (e.g. ``{"test_parallel_tool_calls": "the API has no parallel calls"}``).
             Each becomes a strict xfail with that reason, shown in the summary and the
             report; an empty reason is refused.
+        finish_reasons: the finish reasons the provider can report, so the harness can
+            script them (contract 3). Every provider reports ``STOP``, ``TOOL_CALLS``
+            and ``LENGTH``; add ``STOP_SEQUENCE`` and ``CONTENT_FILTER`` when its wire
+            format tells them apart.
+        usage_fields: the `Usage` fields the provider reports, so the harness can script
+            them (contract 3): the cache counts where the provider has a prompt cache.
     """
 
     supports_live: ClassVar[bool] = False
     live_environment: ClassVar[tuple[str, ...]] = ()
     over_max_output_tokens: ClassVar[Literal["reject", "clamp"]] = "reject"
     expected_failures: ClassVar[Mapping[str, str]] = {}
+    finish_reasons: ClassVar[frozenset[FinishReason]] = frozenset(
+        {FinishReason.STOP, FinishReason.TOOL_CALLS, FinishReason.LENGTH}
+    )
+    usage_fields: ClassVar[frozenset[str]] = frozenset({"input_tokens", "output_tokens"})
 
     def __init__(self, request: pytest.FixtureRequest) -> None:
         self.request = request
@@ -229,11 +332,12 @@ class ConformanceHarness(abc.ABC):
         return len(self.sent_requests())
 
     def open_responses(self) -> int | None:
-        """Scripted streamed responses opened and not closed yet (contract 2).
+        """Scripted responses opened and not closed yet (contract 2; plain calls too
+        from contract 3).
 
         HTTP harnesses count the response bodies they handed out whose ``aclose`` has
-        not run. ``None`` means the harness cannot tell, which fails the contract 2
-        trait that checks a cancelled stream releases its connection.
+        not run, streamed or not. ``None`` means the harness cannot tell, which fails the
+        traits that check a cancelled or abandoned call releases its connection.
         """
         return None
 
@@ -244,6 +348,33 @@ class ConformanceHarness(abc.ABC):
         text: ``Usage(reply.usage.input_tokens, 0)``. ``None`` (the default) for
         providers that report usage only at the end. A stream cancelled after its
         first chunk must report exactly this as ``stream.usage``.
+        """
+        return None
+
+    def script_stall(self, point: StallPoint) -> None:
+        """Make the provider stop answering at ``point`` and hold the connection (contract 3).
+
+        ``BEFORE_RESPONSE`` and ``MID_BODY`` apply to the next completion request;
+        ``HEALTH_CHECK`` to health checks from now on. A stall lasts until the backend's
+        own timeout ends the call (HTTP harnesses raise the transport's read timeout when
+        the request's timeout passes, as a real connection would) or the call is
+        cancelled; it never ends by itself.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__}.script_stall: contract 3 harnesses script stalls"
+        )
+
+    def timeout_config(self, seconds: float) -> dict[str, Any]:
+        """The config that gives a backend a timeout of ``seconds`` (contract 3): how long
+        it may wait for any part of an answer. The default is the core's ``timeout``
+        setting, which every HTTP plugin built on the kit has."""
+        return {"timeout": seconds}
+
+    def transport_closed(self) -> bool | None:
+        """Whether the backend's transport (its HTTP client) is closed (contract 3).
+
+        The suite asks after ``aclose``: a backend that never closes its client leaks
+        its connection pool. ``None``: the harness cannot tell, which fails the trait.
         """
         return None
 

@@ -14,15 +14,21 @@ from collections.abc import Sequence
 from typing import Any
 
 from tachikoma_backends_core.completion import FinishReason, Usage
-from tachikoma_backends_core.conformance.harness import SentRequest
+from tachikoma_backends_core.conformance.harness import SentRequest, sent_tool_definition
 from tachikoma_backends_core.content import ImagePart, TextPart
 from tachikoma_backends_core.messages import Message
-from tachikoma_backends_core.tool_calls import ToolCall, ToolResult, ToolResultContent
+from tachikoma_backends_core.tool_calls import (
+    ToolCall,
+    ToolChoice,
+    ToolResult,
+    ToolResultContent,
+)
 
 __all__ = [
     "STOP_REASON_FOR",
     "decode_sent_request",
     "error_body",
+    "error_event",
     "message_body",
     "message_events",
     "sse_bytes",
@@ -105,11 +111,13 @@ def message_events(
     for call in tool_calls:
         block = {"type": "tool_use", "id": call.id, "name": call.name, "input": {}}
         events.append(_block_start(index, block))
-        arguments = call.arguments
-        size = max(len(arguments) // 3, 1)  # a few fragments, cut anywhere, as Claude does
+        # A few fragments, cut anywhere, as Claude does; a call without arguments gets
+        # one empty fragment, as Claude sends it.
+        arguments = "" if call.parsed_arguments() == {} else call.arguments
+        size = max(len(arguments) // 3, 1)
         events += [
             _delta(index, {"type": "input_json_delta", "partial_json": p})
-            for p in _pieces(arguments, size)
+            for p in _pieces(arguments, size) or [""]
         ]
         events.append(_block_stop(index))
         index += 1
@@ -157,6 +165,27 @@ def error_body(error_type: str, message: str, request_id: str) -> dict[str, Any]
     }
 
 
+def error_event(error_type: str, message: str) -> bytes:
+    """The ``error`` event Anthropic sends when a request fails after its stream started."""
+    data = {"type": "error", "error": {"type": error_type, "message": message}}
+    return sse_bytes([("error", data)])
+
+
+#: ``tool_choice.type`` back to the core's mode (``"any"`` is "required").
+_TOOL_CHOICES = {
+    "auto": ToolChoice.auto(),
+    "any": ToolChoice.required(),
+    "none": ToolChoice.none(),
+}
+
+
+def _tool_choice(body: dict[str, Any]) -> ToolChoice:
+    choice = body.get("tool_choice") or {"type": "auto"}  # the API's default
+    if choice["type"] == "tool":
+        return ToolChoice.tool(choice["name"])
+    return _TOOL_CHOICES[choice["type"]]
+
+
 def decode_sent_request(body: dict[str, Any]) -> SentRequest:
     """A request body the backend sent, in the core's terms."""
     messages: list[Message] = []
@@ -193,16 +222,25 @@ def decode_sent_request(body: dict[str, Any]) -> SentRequest:
             else:
                 parts.extend(_parts([block]))
         if parts:
-            only_text = all(isinstance(part, TextPart) for part in parts)
-            text = "".join(p.text for p in parts if isinstance(p, TextPart))
-            messages.append(Message.user(text if only_text else parts))
+            # One text block reads as plain text; several stay separate blocks.
+            single = len(parts) == 1 and isinstance(parts[0], TextPart)
+            messages.append(Message.user(parts[0].text if single else parts))  # type: ignore[union-attr]
+    tools = body.get("tools", [])
     return SentRequest(
         messages=messages,
-        tools=[tool["name"] for tool in body.get("tools", [])],
+        tools=[tool["name"] for tool in tools],
         max_tokens=body.get("max_tokens"),
         model=body.get("model"),
         stream=bool(body.get("stream", False)),
         json_mode=False,  # the Messages API has no JSON mode to ask for
+        sampling={name: body[name] for name in ("temperature", "top_p") if name in body},
+        stop=list(body.get("stop_sequences", [])),
+        tool_choice=_tool_choice(body),
+        metadata=dict(body.get("metadata", {})),
+        tool_definitions=[
+            sent_tool_definition(t["name"], t.get("description"), t.get("input_schema"))
+            for t in tools
+        ],
     )
 
 

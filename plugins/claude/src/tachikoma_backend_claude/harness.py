@@ -27,6 +27,7 @@ from ._scripting import (
     STOP_REASON_FOR,
     decode_sent_request,
     error_body,
+    error_event,
     message_body,
     message_events,
     sse_bytes,
@@ -84,6 +85,15 @@ class ClaudeHarness(HttpxHarness):
     supports_live = True
     live_environment = ("ANTHROPIC_API_KEY",)
     over_max_output_tokens = "reject"
+    finish_reasons = frozenset(STOP_REASON_FOR)
+    usage_fields = frozenset(
+        {
+            "input_tokens",
+            "output_tokens",
+            "cache_creation_input_tokens",
+            "cache_read_input_tokens",
+        }
+    )
 
     def reply_response(self, reply: ScriptedReply, sent: Any) -> httpx.Response:
         answer: dict[str, Any] = {
@@ -114,6 +124,9 @@ class ClaudeHarness(HttpxHarness):
     def stream_opening(self, sent: Any) -> bytes:
         # message_start, ping, a text block and its first delta.
         return sse_bytes(message_events(model=sent["model"], text="partial")[:4])
+
+    def stream_error(self, failure: ScriptedFailure, sent: Any) -> bytes:
+        return error_event(_ERROR_TYPES[failure.kind], failure.message)
 
     def decode_sent(self, sent: Any) -> SentRequest:
         return decode_sent_request(sent)

@@ -15,6 +15,7 @@ import threading
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 import anyio
 import anyio.lowlevel
@@ -24,6 +25,7 @@ from tachikoma_backends_core import (
     BackendCapabilities,
     BackendError,
     BackendInfo,
+    BackendTimeoutError,
     CompletionChunk,
     CompletionRequest,
     CompletionResponse,
@@ -64,6 +66,8 @@ class MockResponse:
     break_after_chunks: int | None = None
     #: What the broken stream raises; ``None`` ends it silently, without its final chunk.
     stream_error: BackendError | None = None
+    #: Where the reply stops coming (``None``: it does not); see `with_stall`.
+    stall: Literal["before_response", "mid_body"] | None = None
 
     @classmethod
     def text(cls, content: str) -> MockResponse:
@@ -88,6 +92,13 @@ class MockResponse:
         arrived whole.
         """
         return replace(self, break_after_chunks=after_chunks, stream_error=error)
+
+    def with_stall(self, at: Literal["before_response", "mid_body"]) -> MockResponse:
+        """Stop answering ``at`` a point, as a hung provider does: before anything
+        (``"before_response"``) or after the first streamed chunk (``"mid_body"``; a
+        plain call gets nothing). The call then waits for the backend's ``timeout``
+        and fails with `BackendTimeoutError`, or, without one, until it is cancelled."""
+        return replace(self, stall=at)
 
     @property
     def effective_finish_reason(self) -> FinishReason:
@@ -117,6 +128,7 @@ class MockBackend(Backend):
         model: str = "mock-model",
         default_reply: str = "Mock response",
         chunk_delay: float = 0.0,
+        timeout: float | None = None,
     ) -> None:
         self._info = BackendInfo(
             name="mock",
@@ -134,6 +146,9 @@ class MockBackend(Backend):
         )
         self._default_reply = default_reply
         self._chunk_delay = chunk_delay
+        self._timeout = timeout
+        self._health_stalled = False
+        self._closed = False
         self._lock = threading.Lock()
         self._replies: deque[MockResponse | BackendError] = deque()
         self._calls: list[MockCall] = []
@@ -167,6 +182,17 @@ class MockBackend(Backend):
     def clear_failure(self) -> None:
         with self._lock:
             self._failure = None
+
+    def stall_health_checks(self) -> None:
+        """Make health checks hang from now on, as against a provider that stopped
+        answering: each waits for the ``timeout`` (then reports unhealthy) or until it
+        is cancelled."""
+        self._health_stalled = True
+
+    @property
+    def closed(self) -> bool:
+        """Whether `aclose` ran (a real backend's connection pool would be closed)."""
+        return self._closed
 
     def get_requests(self) -> list[CompletionRequest]:
         """Every request received (failed calls are not recorded), oldest first."""
@@ -248,9 +274,22 @@ class MockBackend(Backend):
             reply = json.dumps({"response": reply})
         return MockResponse.text(reply), model
 
+    async def _stall(self) -> None:
+        """Wait as a call to a hung provider does: for the timeout, or forever."""
+        if self._timeout is None:
+            await anyio.sleep_forever()
+            return  # never reached: sleep_forever ends only by cancellation
+        await anyio.sleep(self._timeout)
+        raise BackendTimeoutError(
+            f"the mock's scripted provider stalled for the {self._timeout:g} s timeout",
+            provider="mock",
+        )
+
     async def complete(self, request: CompletionRequest) -> CompletionResponse:
         response, model = self._accept(request, streamed=False)
         await anyio.lowlevel.checkpoint()
+        if response.stall is not None:
+            await self._stall()
         if response.break_after_chunks is not None:
             raise _fresh_copy(response.stream_error or _TRUNCATED)
         return CompletionResponse(
@@ -264,6 +303,8 @@ class MockBackend(Backend):
     async def complete_stream(self, request: CompletionRequest) -> CompletionStream:
         response, model = self._accept(request, streamed=True)
         await anyio.lowlevel.checkpoint()
+        if response.stall == "before_response":
+            await self._stall()
         with self._lock:
             self._open_streams += 1
         # Like Anthropic's message_start: the input tokens are known before any text.
@@ -284,7 +325,9 @@ class MockBackend(Backend):
         chunks = _chunks_of(response)
         if response.break_after_chunks is not None:
             chunks = chunks[: response.break_after_chunks]
-        for chunk in chunks:
+        for index, chunk in enumerate(chunks):
+            if index == 1 and response.stall == "mid_body":
+                await self._stall()
             if self._chunk_delay:
                 await anyio.sleep(self._chunk_delay)
             else:
@@ -295,8 +338,16 @@ class MockBackend(Backend):
         # A silent break just ends here; CompletionStream reports the missing finish.
 
     async def health_check(self) -> bool:
+        if self._health_stalled:
+            try:
+                await self._stall()
+            except BackendTimeoutError:
+                return False
         with self._lock:
             return self._failure is None
+
+    async def aclose(self) -> None:
+        self._closed = True
 
 
 _TRUNCATED = StreamProtocolError(

@@ -23,19 +23,26 @@ class MockConfig(PluginConfig):
         chunk_delay: seconds to wait between streamed chunks (to exercise cancellation).
         max_retries: retries of the core's retry loop for retryable failures you script
             (``0``, the default, keeps scripted failures visible to the test).
+        timeout: seconds a call waits for a reply scripted to stall
+            (`MockResponse.with_stall`) before it fails with ``BackendTimeoutError``
+            (``None``, the default: until it is cancelled).
     """
 
     model: str = Field(default="mock-model", min_length=1)
     default_reply: str = "Mock response"
     chunk_delay: float = Field(default=0.0, ge=0.0, le=60.0)
     max_retries: int = Field(default=0, ge=0, le=10)
+    timeout: float | None = Field(default=None, gt=0)
 
 
 def _create(config: MockConfig) -> MockBackend:
     from ._backend import MockBackend
 
     return MockBackend(
-        model=config.model, default_reply=config.default_reply, chunk_delay=config.chunk_delay
+        model=config.model,
+        default_reply=config.default_reply,
+        chunk_delay=config.chunk_delay,
+        timeout=config.timeout,
     )
 
 

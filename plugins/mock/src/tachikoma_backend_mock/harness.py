@@ -14,6 +14,7 @@ from tachikoma_backends_core import (
     BackendError,
     BackendTimeoutError,
     ContextLengthExceededError,
+    FinishReason,
     InvalidRequestError,
     ModelNotFoundError,
     NetworkError,
@@ -30,6 +31,7 @@ from tachikoma_backends_core.conformance.harness import (
     ScriptedFailure,
     ScriptedReply,
     SentRequest,
+    StallPoint,
 )
 from tachikoma_backends_core.managed import ManagedBackend
 
@@ -51,10 +53,31 @@ _REQUEST_ERRORS: dict[ErrorKind, tuple[type[BackendError], int | None]] = {
 }
 
 
+def _request_error(failure: ScriptedFailure) -> BackendError:
+    """The error a well-behaved plugin raises for a request-level ``failure``."""
+    if failure.kind is ErrorKind.RATE_LIMIT:
+        return RateLimitError(
+            failure.message, retry_after=failure.retry_after, provider="mock", status_code=429
+        )
+    error_type, status = _REQUEST_ERRORS[failure.kind]
+    return error_type(failure.message, provider="mock", status_code=status)
+
+
 class MockHarness(ConformanceHarness):
-    """Scripts a `MockBackend` directly."""
+    """Scripts a `MockBackend` directly. It has no wire: a reply's `Delivery` changes
+    nothing, and what it was sent is the request itself."""
 
     backend: MockBackend | None = None
+    finish_reasons = frozenset(FinishReason) - {FinishReason.ERROR}
+    usage_fields = frozenset(
+        {
+            "input_tokens",
+            "output_tokens",
+            "cache_creation_input_tokens",
+            "cache_read_input_tokens",
+            "reasoning_tokens",
+        }
+    )
 
     def create_backend(self, **config: Any) -> ManagedBackend[MockBackend]:
         managed: ManagedBackend[MockBackend] = plugin.create(**config)
@@ -78,23 +101,16 @@ class MockHarness(ConformanceHarness):
 
     def script_failure(self, failure: ScriptedFailure) -> None:
         backend = self._backend()
-        if failure.kind is ErrorKind.RATE_LIMIT:
-            backend.queue_failure(
-                RateLimitError(
-                    failure.message,
-                    retry_after=failure.retry_after,
-                    provider="mock",
-                    status_code=429,
-                )
-            )
-        elif failure.kind is ErrorKind.MALFORMED_STREAM:
+        if failure.kind is ErrorKind.MALFORMED_STREAM:
             broken = StreamProtocolError("malformed event in the mock's stream", provider="mock")
             backend.queue_response(MockResponse.text("partial").with_stream_failure(broken))
         elif failure.kind is ErrorKind.STREAM_CUT:
             backend.queue_response(MockResponse.text("partial").with_stream_failure(None))
+        elif failure.after_first_chunk:
+            late = _request_error(failure)
+            backend.queue_response(MockResponse.text("partial").with_stream_failure(late))
         else:
-            error_type, status = _REQUEST_ERRORS[failure.kind]
-            backend.queue_failure(error_type(failure.message, provider="mock", status_code=status))
+            backend.queue_failure(_request_error(failure))
 
     def sent_requests(self) -> list[SentRequest]:
         return [
@@ -105,6 +121,15 @@ class MockHarness(ConformanceHarness):
                 model=call.request.model,
                 stream=call.streamed,
                 json_mode=call.request.json_mode,
+                sampling={
+                    name: value
+                    for name in ("temperature", "top_p")
+                    if (value := getattr(call.request, name)) is not None
+                },
+                stop=call.request.stop,
+                tool_choice=call.request.tool_choice,
+                metadata=call.request.metadata,
+                tool_definitions=call.request.tools,
             )
             for call in self._backend().get_calls()
         ]
@@ -113,6 +138,21 @@ class MockHarness(ConformanceHarness):
         self._backend().set_failure(
             ServerError("scripted outage", provider="mock", status_code=503)
         )
+
+    def script_stall(self, point: StallPoint) -> None:
+        backend = self._backend()
+        if point is StallPoint.HEALTH_CHECK:
+            backend.stall_health_checks()
+        else:
+            never_whole = MockResponse.text("never whole")
+            backend.queue_response(
+                never_whole.with_stall("before_response")
+                if point is StallPoint.BEFORE_RESPONSE
+                else never_whole.with_stall("mid_body")
+            )
+
+    def transport_closed(self) -> bool:
+        return self._backend().closed
 
     def attempts(self) -> int:
         return self._backend().attempts

@@ -2,8 +2,9 @@
 
 The mirror image of the wire layer, for the conformance harness, tests and fake servers:
 a reply becomes the ``/api/chat`` answer or its NDJSON lines (text in pieces, tool calls
-on a line of their own, the ``done`` line with the counts), a pull becomes its progress
-lines, and a request body the backend sent becomes a `SentRequest`.
+on a line of their own, the ``done`` line with the counts), an error after the stream
+started becomes its ``{"error": ...}`` line, a pull becomes its progress lines, and a
+request body the backend sent becomes a `SentRequest`.
 """
 
 from __future__ import annotations
@@ -13,16 +14,22 @@ from collections.abc import Sequence
 from typing import Any
 
 from tachikoma_backends_core.completion import FinishReason, Usage
-from tachikoma_backends_core.conformance.harness import SentRequest
+from tachikoma_backends_core.conformance.harness import SentRequest, sent_tool_definition
 from tachikoma_backends_core.content import ImagePart, TextPart
 from tachikoma_backends_core.messages import Message
-from tachikoma_backends_core.tool_calls import ToolCall, ToolResult, ToolResultContent
+from tachikoma_backends_core.tool_calls import (
+    ToolCall,
+    ToolChoice,
+    ToolResult,
+    ToolResultContent,
+)
 
 __all__ = [
     "DONE_REASON_FOR",
     "chat_answer",
     "chat_lines",
     "decode_sent_request",
+    "error_line",
     "ndjson_bytes",
     "pull_lines",
 ]
@@ -142,12 +149,43 @@ def ndjson_bytes(lines: Sequence[Any]) -> bytes:
     return "".join(json.dumps(line) + "\n" for line in lines).encode()
 
 
+def error_line(message: str) -> bytes:
+    """The line Ollama writes when a request fails after its stream started.
+
+    Only the message: ``streamResponse`` (server/routes.go) sends the status of an error
+    only while nothing was written, so after the first line there is no status to tell
+    an overload from a crash, and the message is all a client has.
+    """
+    return ndjson_bytes([{"error": message}])
+
+
+#: How base64 image data starts, by media type: Ollama's ``images`` are bare base64 with
+#: no media type, so the harness reads it off the bytes, as Ollama does.
+_MAGIC: dict[str, str] = {
+    "/9j/": "image/jpeg",
+    "iVBORw0KGgo": "image/png",
+    "R0lGOD": "image/gif",
+    "UklGR": "image/webp",
+}
+
+
+def _media_type(data: str) -> str:
+    return next((kind for magic, kind in _MAGIC.items() if data.startswith(magic)), "image/png")
+
+
 def decode_sent_request(body: dict[str, Any]) -> SentRequest:
-    """A request body the backend sent, in the core's terms."""
+    """A request body the backend sent, in the core's terms.
+
+    Each wire message is one `Message`: its ``content`` is one string, so several user
+    turns stay several messages. ``options`` holds the sampling parameters
+    (``temperature``, ``top_p``), the stop sequences and ``num_predict``. Ollama has no
+    ``tool_choice``: tools sent are ``auto()`` (the model decides), none sent is
+    ``none()``. It takes no request metadata either (``None``: no such field).
+    """
     messages: list[Message] = []
     for turn in body.get("messages", []):
         role, content = turn["role"], turn.get("content", "")
-        images = [ImagePart.from_base64(data, "image/png") for data in turn.get("images") or ()]
+        images = [ImagePart.from_base64(d, _media_type(d)) for d in turn.get("images") or ()]
         if role == "system":
             messages.append(Message.system(content))
         elif role == "assistant":
@@ -168,11 +206,21 @@ def decode_sent_request(body: dict[str, Any]) -> SentRequest:
         else:
             messages.append(Message.user([TextPart(text=content), *images] if images else content))
     format_ = body.get("format")
+    options = body.get("options") or {}
+    functions = [tool["function"] for tool in body.get("tools") or ()]
     return SentRequest(
         messages=messages,
-        tools=[tool["function"]["name"] for tool in body.get("tools", [])],
-        max_tokens=(body.get("options") or {}).get("num_predict"),
+        tools=[function["name"] for function in functions],
+        max_tokens=options.get("num_predict"),
         model=body.get("model"),
         stream=bool(body.get("stream", True)),
         json_mode=format_ is not None,
+        sampling={name: options[name] for name in ("temperature", "top_p") if name in options},
+        stop=list(options.get("stop") or ()),
+        tool_choice=ToolChoice.auto() if functions else ToolChoice.none(),
+        metadata=None,
+        tool_definitions=[
+            sent_tool_definition(f["name"], f.get("description"), f.get("parameters"))
+            for f in functions
+        ],
     )

@@ -3,7 +3,8 @@
 Every answer is a real Ollama-shaped HTTP response (a whole ``/api/chat`` answer, NDJSON
 lines ending in a ``done`` line with the counts, or a status with ``{"error": ...}``), so
 the suite exercises the plugin's real encoding, parsing and error mapping; only the
-network is missing. Tool calls stream on a line of their own, as Ollama sends them.
+network is missing. Tool calls stream on a line of their own, as Ollama sends them; an
+error after the stream started is an ``{"error": ...}`` line, its message all it says.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ._scripting import (
     chat_answer,
     chat_lines,
     decode_sent_request,
+    error_line,
     ndjson_bytes,
 )
 
@@ -38,6 +40,16 @@ __all__ = ["OllamaHarness"]
 _MESSAGES: dict[ErrorKind, str] = {
     ErrorKind.CONTEXT_LENGTH: "the input length exceeds the context length",
     ErrorKind.OVERLOADED: "server busy, please try again.  maximum pending requests exceeded",
+}
+
+# What an ``{"error": ...}`` line after the first chunk says for each kind Ollama can
+# report there. The line has no status (streamResponse drops it once a line was
+# written), so the message is what tells the kinds apart: the scheduler's queue-full
+# message for an overload, the runner's failure (llm/llama_server.go) for a server
+# error. Ollama has no rate limit to report.
+_STREAM_MESSAGES: dict[ErrorKind, str] = {
+    ErrorKind.OVERLOADED: _MESSAGES[ErrorKind.OVERLOADED],
+    ErrorKind.SERVER_ERROR: "an error was encountered while running the model: {message}",
 }
 
 
@@ -73,6 +85,10 @@ class OllamaHarness(HttpxHarness):
     supports_live = True
     live_environment = ("OLLAMA_TEST_MODEL",)
     over_max_output_tokens = "reject"
+    # done_reason is "stop" or "length" (a stop sequence reads as "stop"; no content
+    # filter); the counts are prompt_eval_count and eval_count, with no cache counts.
+    finish_reasons = frozenset(DONE_REASON_FOR)
+    usage_fields = frozenset({"input_tokens", "output_tokens"})
 
     def create_live_backend(self) -> Backend:
         import os
@@ -118,6 +134,18 @@ class OllamaHarness(HttpxHarness):
     def stream_opening(self, sent: Any) -> bytes:
         # A first line of text.
         return ndjson_bytes(chat_lines(model=sent["model"], text="partial")[:1])
+
+    def script_failure(self, failure: ScriptedFailure) -> None:
+        # Refused here, not when the request comes: the trait asked for the impossible.
+        if failure.after_first_chunk and failure.kind not in _STREAM_MESSAGES:
+            raise ValueError(
+                f"Ollama cannot report {failure.kind.value} after its stream started: the "
+                "error line has only a message, and Ollama has none for it"
+            )
+        super().script_failure(failure)
+
+    def stream_error(self, failure: ScriptedFailure, sent: Any) -> bytes:
+        return error_line(_STREAM_MESSAGES[failure.kind].format(message=failure.message))
 
     def decode_sent(self, sent: Any) -> SentRequest:
         return decode_sent_request(sent)

@@ -14,10 +14,15 @@ from itertools import zip_longest
 from typing import Any
 
 from tachikoma_backends_core.completion import FinishReason, Usage
-from tachikoma_backends_core.conformance.harness import SentRequest
+from tachikoma_backends_core.conformance.harness import SentRequest, sent_tool_definition
 from tachikoma_backends_core.content import ImagePart, TextPart
-from tachikoma_backends_core.messages import Message
-from tachikoma_backends_core.tool_calls import ToolCall, ToolResult, ToolResultContent
+from tachikoma_backends_core.messages import ContentPart, Message, Role
+from tachikoma_backends_core.tool_calls import (
+    ToolCall,
+    ToolChoice,
+    ToolResult,
+    ToolResultContent,
+)
 
 from ._wire.encode import ERROR_PREFIX
 
@@ -26,6 +31,7 @@ __all__ = [
     "completion_body",
     "decode_sent_request",
     "error_body",
+    "error_event",
     "sse_bytes",
     "stream_chunks",
     "usage_body",
@@ -173,14 +179,50 @@ def error_body(
     return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
 
 
+def error_event(
+    message: str, error_type: str, code: str | None = None, param: str | None = None
+) -> bytes:
+    """What OpenAI streams when a request fails after its stream started: the error body
+    as a ``data:`` event, then ``data: [DONE]``, as OpenAI sends it mid-stream
+    (``tests/transcripts/error_midstream.sse``)."""
+    return sse_bytes([error_body(message, error_type, code, param)])
+
+
+def _tool_choice(body: dict[str, Any]) -> ToolChoice:
+    # Left out, OpenAI's default is "auto" (with tools; with none there is nothing to call).
+    choice = body.get("tool_choice", "auto")
+    if isinstance(choice, dict):
+        return ToolChoice.tool(choice["function"]["name"])
+    return ToolChoice(mode=choice)
+
+
+def _stop(body: dict[str, Any]) -> list[str]:
+    stop = body.get("stop")
+    if stop is None:
+        return []
+    return [stop] if isinstance(stop, str) else list(stop)
+
+
+def _metadata(body: dict[str, Any]) -> dict[str, str]:
+    # The plugin sends metadata["user_id"] as ``user``; ``metadata`` is OpenAI's own field.
+    metadata = dict(body.get("metadata") or {})
+    if "user" in body:
+        metadata["user_id"] = body["user"]
+    return metadata
+
+
 def decode_sent_request(body: dict[str, Any]) -> SentRequest:
-    """A request body the backend sent, in the core's terms."""
+    """A request body the backend sent, in the core's terms.
+
+    Content sent as a list of parts stays parts (one text part reads as plain text):
+    several text parts are never glued into one.
+    """
     messages: list[Message] = []
     tool_names: dict[str, str] = {}
     for turn in body.get("messages", []):
         role, content = turn["role"], turn.get("content")
         if role in ("system", "developer"):
-            messages.append(Message.system(_text(content)))
+            messages.append(Message(role=Role.SYSTEM, content=_content(content)))
         elif role == "assistant":
             calls = [
                 ToolCall(
@@ -189,39 +231,65 @@ def decode_sent_request(body: dict[str, Any]) -> SentRequest:
                 for c in turn.get("tool_calls") or ()
             ]
             tool_names.update((call.id, call.name) for call in calls)
-            messages.append(Message.assistant(_text(content), tool_calls=calls))
-        elif role == "tool":
-            text = _text(content)
-            failed = text.startswith(ERROR_PREFIX)
-            result = ToolResult(
-                call_id=turn["tool_call_id"],
-                name=tool_names.get(turn["tool_call_id"], ""),
-                content=ToolResultContent.text(text.removeprefix(ERROR_PREFIX) if failed else text),
-                is_error=failed,
+            messages.append(
+                Message(role=Role.ASSISTANT, content=_content(content), tool_calls=calls)
             )
-            messages.append(Message.tool_result(result))
+        elif role == "tool":
+            messages.append(Message.tool_result(_tool_result(turn, tool_names)))
         else:
-            messages.append(_user(content))
+            messages.append(Message(role=Role.USER, content=_content(content)))
     response_format = body.get("response_format") or {}
+    functions = [tool["function"] for tool in body.get("tools", [])]
     return SentRequest(
         messages=messages,
-        tools=[tool["function"]["name"] for tool in body.get("tools", [])],
+        tools=[function["name"] for function in functions],
         max_tokens=body.get("max_completion_tokens", body.get("max_tokens")),
         model=body.get("model"),
         stream=bool(body.get("stream", False)),
         json_mode=response_format.get("type") in ("json_object", "json_schema"),
+        sampling={name: body[name] for name in ("temperature", "top_p") if name in body},
+        stop=_stop(body),
+        tool_choice=_tool_choice(body),
+        metadata=_metadata(body),
+        tool_definitions=[
+            sent_tool_definition(f["name"], f.get("description"), f.get("parameters"))
+            for f in functions
+        ],
     )
 
 
-def _text(content: object) -> str:
-    if isinstance(content, list):
-        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return content if isinstance(content, str) else ""
+def _tool_result(turn: dict[str, Any], tool_names: dict[str, str]) -> ToolResult:
+    """A ``tool`` message back as the result it carries (``Error: `` marks a failure)."""
+    call_id = turn["tool_call_id"]
+    parts = _parts(turn.get("content"))
+    first = parts[0] if parts else None
+    failed = isinstance(first, TextPart) and first.text.startswith(ERROR_PREFIX)
+    if failed and isinstance(first, TextPart):
+        parts[0] = TextPart(text=first.text.removeprefix(ERROR_PREFIX))
+    return ToolResult(
+        call_id=call_id,
+        name=tool_names.get(call_id, ""),
+        content=ToolResultContent(parts=parts) if parts else ToolResultContent.text(""),
+        is_error=failed,
+    )
 
 
-def _user(content: object) -> Message:
+def _content(content: object) -> str | list[ContentPart]:
+    """A message's content: a string as sent, a list of parts as parts (one text part
+    reads as plain text; several stay separate, never glued together)."""
     if not isinstance(content, list):
-        return Message.user(_text(content))
+        return content if isinstance(content, str) else ""
+    parts: list[ContentPart] = list(_parts(content))
+    if len(parts) == 1 and isinstance(parts[0], TextPart):
+        return parts[0].text
+    return parts
+
+
+def _parts(content: object) -> list[TextPart | ImagePart]:
+    if isinstance(content, str):
+        return [TextPart(text=content)]
+    if not isinstance(content, list):
+        return []
     parts: list[TextPart | ImagePart] = []
     for part in content:
         if part["type"] == "text":
@@ -233,6 +301,4 @@ def _user(content: object) -> Message:
                 parts.append(ImagePart.from_base64(data, media_type))
             else:
                 parts.append(ImagePart.from_url(url))
-    if all(isinstance(part, TextPart) for part in parts):
-        return Message.user("".join(p.text for p in parts if isinstance(p, TextPart)))
-    return Message.user(parts)
+    return parts

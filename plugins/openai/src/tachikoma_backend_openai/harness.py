@@ -29,6 +29,7 @@ from ._scripting import (
     completion_body,
     decode_sent_request,
     error_body,
+    error_event,
     sse_bytes,
     stream_chunks,
 )
@@ -82,6 +83,13 @@ class OpenAIHarness(HttpxHarness):
     supports_live = True
     live_environment = ("OPENAI_API_KEY",)
     over_max_output_tokens = "reject"
+    # Chat Completions has no finish reason of its own for a stop sequence: "stop" says it.
+    finish_reasons = frozenset(FINISH_REASON_FOR)
+    # prompt_tokens_details.cached_tokens and completion_tokens_details.reasoning_tokens;
+    # OpenAI's prompt cache is written without a count of its own.
+    usage_fields = frozenset(
+        {"input_tokens", "output_tokens", "cache_read_input_tokens", "reasoning_tokens"}
+    )
 
     def reply_response(self, reply: ScriptedReply, sent: Any) -> httpx.Response:
         answer: dict[str, Any] = {
@@ -112,6 +120,11 @@ class OpenAIHarness(HttpxHarness):
     def stream_opening(self, sent: Any) -> bytes:
         # The role chunk and a first piece of text.
         return sse_bytes(stream_chunks(model=sent["model"], text="partial")[:2], done=False)
+
+    def stream_error(self, failure: ScriptedFailure, sent: Any) -> bytes:
+        # The same error object as the request-level answer, as a chunk of its own.
+        error_type, code = _ERRORS[failure.kind]
+        return error_event(failure.message, error_type, code)
 
     def decode_sent(self, sent: Any) -> SentRequest:
         return decode_sent_request(sent)
