@@ -83,12 +83,11 @@ async def test_a_provider_error_after_the_first_chunk_fails_the_stream(
 ) -> None:
     tachikoma_harness.script_failure(ScriptedFailure(kind, after_first_chunk=True))
     chunks = []
+    failure: BackendError | None = None
     async with tachikoma_backend as backend:
-        stream = await backend.complete_stream(ask())
         with anyio.fail_after(10):
-            failure: BackendError | None = None
             try:
-                async with stream:
+                async with await backend.complete_stream(ask()) as stream:
                     async for chunk in stream:
                         chunks.append(chunk)
             except BackendError as error:
@@ -156,9 +155,8 @@ async def test_a_stream_ends_at_its_final_event(
     tachikoma_harness.script_reply(ScriptedReply(text=TEXT, delivery=delivery))
     framing = "CRLF" if line_ending == "\r\n" else "LF"
     async with tachikoma_backend as backend:
-        stream = await backend.complete_stream(ask())
         with anyio.move_on_after(MARGIN) as waiting:
-            async with stream:
+            async with await backend.complete_stream(ask()) as stream:
                 response = await stream.collect()
     assert not waiting.cancelled_caught, (
         f"a stream with {framing} framing, its connection held open after the final event, "
