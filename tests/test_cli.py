@@ -39,7 +39,7 @@ def test_backends_no_load_reads_metadata_only() -> None:
     assert code == 0
     assert "tachikoma-backend-mock" in out
     # The manifest's declaration, not the loaded backend's info (which adds token limits).
-    assert "contract 2; json_mode, streaming, tool_calling" in out
+    assert "contract 3; json_mode, streaming, tool_calling" in out
     assert "context 100,000" not in out
 
 

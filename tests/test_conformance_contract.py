@@ -24,12 +24,9 @@ subprocess from an empty directory, and the tests below read its JSON report and
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import jsonschema
 import pytest
@@ -41,6 +38,9 @@ from tachikoma_backends_core.manifest import (
     MIN_CONTRACT_VERSION,
 )
 from tachikoma_backends_core.registry import PLUGINS_ENV_VAR, Registry
+
+if TYPE_CHECKING:
+    from conftest import RunSuite, SuiteRun
 
 MODULE = "tachikoma_conformance_fakes"
 DISTRIBUTION = "tachikoma-conformance-fakes"
@@ -372,37 +372,6 @@ def write_site(site: Path) -> None:
     (site / f"{MODULE}.py").write_text(FAKE_SOURCE, encoding="utf-8")
 
 
-@dataclass(frozen=True)
-class SuiteRun:
-    """One ``pytest --plugin=...`` subprocess: its output and its JSON report."""
-
-    result: subprocess.CompletedProcess[str]
-    report_path: Path
-    report: dict[str, Any]
-
-    def plugin(self, name: str) -> dict[str, Any]:
-        return next(entry for entry in self.report["plugins"] if entry["name"] == name)
-
-    def traits(
-        self, plugin: str, trait: str | None = None, *, outcome: str | None = None
-    ) -> list[dict[str, Any]]:
-        """The plugin's trait records (all, or of one trait and/or one outcome)."""
-        return [
-            record
-            for record in self.plugin(plugin)["traits"]
-            if trait in (None, record["trait"]) and outcome in (None, record["outcome"])
-        ]
-
-    def with_outcome(self, plugin: str, outcome: str) -> set[str]:
-        """The names of the plugin's traits with this outcome (any parametrisation)."""
-        return {record["trait"] for record in self.traits(plugin, outcome=outcome)}
-
-    def failures(self, plugin: str) -> list[tuple[str, str | None]]:
-        return [
-            (record["id"], record["reason"]) for record in self.traits(plugin, outcome="failed")
-        ]
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("fake-site")
@@ -411,31 +380,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def run(site: Path, tmp_path_factory: pytest.TempPathFactory) -> SuiteRun:
-    workdir = tmp_path_factory.mktemp("empty")
-    report_path = tmp_path_factory.mktemp("report") / "report.json"
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("PYTEST_", "TACHIKOMA_")) and key != "PYTHONPATH"
-    }
-    env.update({"PYTHONPATH": str(site), PLUGINS_ENV_VAR: ",".join(SELECTED)})
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        f"--plugin={','.join(SELECTED)}",
-        "-p",
-        "no:cacheprovider",
-        "-q",
-        f"--conformance-report={report_path}",
-    ]
-    result = subprocess.run(
-        command, cwd=workdir, env=env, capture_output=True, text=True, timeout=300, check=False
+def run(site: Path, run_suite: RunSuite) -> SuiteRun:
+    run = run_suite(site, SELECTED)
+    assert run.result.returncode == pytest.ExitCode.TESTS_FAILED, (
+        run.result.stdout + run.result.stderr
     )
-    assert result.returncode == pytest.ExitCode.TESTS_FAILED, result.stdout + result.stderr
-    assert report_path.exists(), result.stdout + result.stderr
-    return SuiteRun(result, report_path, json.loads(report_path.read_text(encoding="utf-8")))
+    return run
 
 
 # -- the run as a whole -----------------------------------------------------------------

@@ -17,20 +17,18 @@ so the gain stays measured: `test_contract_2_alone_missed_most_of_them` checks i
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 import tachikoma_backend_claude
 from tachikoma_backends_core.manifest import MANIFEST_ENTRY_POINT_GROUP
-from tachikoma_backends_core.registry import PLUGINS_ENV_VAR
+
+if TYPE_CHECKING:
+    from conftest import RunSuite, SuiteRun
 
 #: The suite runs once per mutant in one subprocess: about a minute and a half in all.
 pytestmark = pytest.mark.timeout(900)
@@ -408,59 +406,29 @@ def write_mutants(site: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def run(tmp_path_factory: pytest.TempPathFactory, run_suite: RunSuite) -> SuiteRun:
     site = tmp_path_factory.mktemp("mutants")
     write_mutants(site)
     selected = [*(_plugin_name(mutant) for mutant in MUTANTS), "claude"]
-    report_path = tmp_path_factory.mktemp("report") / "report.json"
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("PYTEST_", "TACHIKOMA_")) and key != "PYTHONPATH"
-    }
-    env.update({"PYTHONPATH": str(site), PLUGINS_ENV_VAR: ",".join(selected)})
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        f"--plugin={','.join(selected)}",
-        "-p",
-        "no:cacheprovider",
-        "-q",
-        "-k",
-        "not trio",  # one event loop is enough to catch a bug; the suite runs both
-        f"--conformance-report={report_path}",
-    ]
-    result = subprocess.run(
-        command,
-        cwd=tmp_path_factory.mktemp("empty"),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert report_path.exists(), result.stdout[-3000:] + result.stderr[-3000:]
-    loaded: dict[str, Any] = json.loads(report_path.read_text(encoding="utf-8"))
-    return loaded
+    # One event loop is enough to catch a bug; the suite itself runs both.
+    return run_suite(site, selected, "-k", "not trio", timeout=600)
 
 
-def _failures(report: dict[str, Any], plugin: str) -> dict[str, list[str]]:
-    entry = next(entry for entry in report["plugins"] if entry["name"] == plugin)
+def _failures(run: SuiteRun, plugin: str) -> dict[str, list[str]]:
+    """Failed trait -> the failure messages of its parametrisations."""
     failed: dict[str, list[str]] = {}
-    for trait in entry["traits"]:
-        if trait["outcome"] == "failed":
-            failed.setdefault(trait["trait"], []).append(trait["reason"] or "")
+    for trait in run.traits(plugin, outcome="failed"):
+        failed.setdefault(trait["trait"], []).append(trait["reason"] or "")
     return failed
 
 
-def test_unmutated_claude_passes_everything(report: dict[str, Any]) -> None:
-    assert _failures(report, "claude") == {}
+def test_unmutated_claude_passes_everything(run: SuiteRun) -> None:
+    assert _failures(run, "claude") == {}
 
 
 @pytest.mark.parametrize("mutant", MUTANTS, ids=[mutant.name for mutant in MUTANTS])
-def test_the_suite_catches_the_bug_and_names_it(report: dict[str, Any], mutant: Mutant) -> None:
-    failed = _failures(report, _plugin_name(mutant))
+def test_the_suite_catches_the_bug_and_names_it(run: SuiteRun, mutant: Mutant) -> None:
+    failed = _failures(run, _plugin_name(mutant))
     assert mutant.trait in failed, f"{mutant.name} was not caught by {mutant.trait}: {failed}"
     assert any(mutant.says in reason for reason in failed[mutant.trait]), (
         f"{mutant.trait} caught {mutant.name} without naming the bug ({mutant.says!r}): "
@@ -470,12 +438,11 @@ def test_the_suite_catches_the_bug_and_names_it(report: dict[str, Any], mutant: 
         assert set(failed) == {mutant.trait}, f"{mutant.name} also failed {sorted(failed)}"
 
 
-def test_contract_2_alone_missed_most_of_them(report: dict[str, Any]) -> None:
+def test_contract_2_alone_missed_most_of_them(run: SuiteRun) -> None:
     """Which mutants a contract 2 trait catches: the ones in ``BEFORE_CONTRACT_3``."""
-    entries = {entry["name"]: entry for entry in report["plugins"]}
-    caught_before = set()
-    for mutant in MUTANTS:
-        traits = entries[_plugin_name(mutant)]["traits"]
-        if any(t["outcome"] == "failed" and t["since_contract"] <= 2 for t in traits):
-            caught_before.add(mutant.name)
+    caught_before = {
+        mutant.name
+        for mutant in MUTANTS
+        if any(t["since_contract"] <= 2 for t in run.traits(_plugin_name(mutant), outcome="failed"))
+    }
     assert caught_before == BEFORE_CONTRACT_3

@@ -1,11 +1,15 @@
-"""Scripting failures: one-shot failures, streams that break, and recorded stream flags."""
+"""Scripting failures: one-shot failures, streams that break, stalls, and recorded stream flags."""
 
 from __future__ import annotations
 
+from typing import Literal
+
+import anyio
 import pytest
 
 from tachikoma_backend_mock import MockBackend, MockCall, MockResponse
 from tachikoma_backends_core import (
+    BackendTimeoutError,
     CompletionRequest,
     Message,
     NetworkError,
@@ -69,3 +73,39 @@ async def test_calls_record_whether_they_streamed() -> None:
     await backend.complete(REQUEST)
     await (await backend.complete_stream(REQUEST)).collect()
     assert backend.get_calls() == [MockCall(REQUEST, False), MockCall(REQUEST, True)]
+
+
+@pytest.mark.parametrize("at", ["before_response", "mid_body"])
+@pytest.mark.parametrize("streamed", [False, True], ids=["complete", "stream"])
+async def test_a_stalled_reply_ends_in_the_timeout(
+    at: Literal["before_response", "mid_body"], streamed: bool
+) -> None:
+    backend = MockBackend(timeout=0.05)
+    backend.queue_response(MockResponse.text("never whole").with_stall(at))
+
+    async def call() -> object:
+        if not streamed:
+            return await backend.complete(REQUEST)
+        async with await backend.complete_stream(REQUEST) as stream:
+            return await stream.collect()
+
+    with anyio.fail_after(5), pytest.raises(BackendTimeoutError):
+        await call()
+
+
+async def test_without_a_timeout_a_stall_waits_until_cancelled() -> None:
+    backend = MockBackend()
+    backend.queue_response(MockResponse.text("never whole").with_stall("before_response"))
+    with anyio.move_on_after(0.05) as waiting:
+        await backend.complete(REQUEST)
+    assert waiting.cancelled_caught
+
+
+async def test_stalled_health_checks_are_unhealthy_after_the_timeout() -> None:
+    backend = MockBackend(timeout=0.05)
+    backend.stall_health_checks()
+    with anyio.fail_after(5):
+        assert await backend.health_check() is False
+    assert not backend.closed
+    await backend.aclose()
+    assert backend.closed

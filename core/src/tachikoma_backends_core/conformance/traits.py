@@ -20,6 +20,7 @@ from tachikoma_backends_core.backend import Backend
 from tachikoma_backends_core.completion import (
     CompletionChunk,
     CompletionRequest,
+    CompletionResponse,
     FinishReason,
     Usage,
 )
@@ -66,6 +67,24 @@ def ask(text: str = "Hi", **fields: Any) -> CompletionRequest:
 
 def calls_summary(calls: list[ToolCall]) -> list[tuple[str, str, dict[str, object]]]:
     return [(c.id, c.name, c.parsed_arguments()) for c in calls]
+
+
+#: The two ways to make a call, for traits parametrised over both.
+CALLS = ["complete", "stream"]
+
+
+def skip_unless_it_streams(backend: Backend, call: str) -> None:
+    """Skip the ``stream`` case of a trait for a backend that does not declare streaming."""
+    if call == "stream" and not backend.info.capabilities.streaming:
+        pytest.skip(f"{backend.info.name} does not declare streaming")
+
+
+async def send(backend: Backend, request: CompletionRequest, call: str) -> CompletionResponse:
+    """The response to ``request``, by ``complete`` or by collecting a stream."""
+    if call == "complete":
+        return await backend.complete(request)
+    async with await backend.complete_stream(request) as stream:
+        return await stream.collect()
 
 
 async def read_stream(backend: Backend, request: CompletionRequest) -> list[CompletionChunk]:
@@ -265,8 +284,7 @@ async def test_request_error_maps_to_its_type(
     kind: ErrorKind,
     streamed: bool,
 ) -> None:
-    if streamed and not tachikoma_backend.info.capabilities.streaming:
-        pytest.skip(f"{tachikoma_backend.info.name} does not declare streaming")
+    skip_unless_it_streams(tachikoma_backend, "stream" if streamed else "complete")
     failure = ScriptedFailure(kind, retry_after=2.0 if kind is ErrorKind.RATE_LIMIT else None)
     tachikoma_harness.script_failure(failure)
     async with tachikoma_backend as backend:

@@ -47,11 +47,20 @@ from tachikoma_backends_core.tool_calls import ToolCall, ToolChoice, ToolResult,
 from tachikoma_backends_core.tools import ToolDefinition
 
 from .harness import ConformanceHarness, ErrorKind, ScriptedFailure, ScriptedReply, SentRequest
-from .traits import CALL, READ_FILE, area, ask, calls_summary, requires, since
+from .traits import (
+    CALL,
+    CALLS,
+    READ_FILE,
+    area,
+    ask,
+    calls_summary,
+    requires,
+    send,
+    since,
+    skip_unless_it_streams,
+)
 
 pytestmark = pytest.mark.anyio
-
-CALLS = ["complete", "stream"]
 
 SEARCH = (
     ToolDefinition.builder("search_files")
@@ -72,13 +81,6 @@ PNG = (
 )
 
 
-async def _send(backend: Backend, request: CompletionRequest, call: str) -> CompletionResponse:
-    if call == "complete":
-        return await backend.complete(request)
-    async with await backend.complete_stream(request) as stream:
-        return await stream.collect()
-
-
 async def _sent_or_refused(
     harness: ConformanceHarness,
     backend: Backend,
@@ -91,7 +93,7 @@ async def _sent_or_refused(
     harness.script_reply(ScriptedReply(text="ok"))
     before = len(harness.sent_requests())
     try:
-        await _send(backend, request, call)
+        await send(backend, request, call)
     except InvalidRequestError as error:
         if not (error.field or "").startswith(field):
             raise
@@ -126,8 +128,7 @@ SAMPLING = {"temperature": 0.3, "top_p": 0.9}
 async def test_sampling_parameters_are_sent(
     tachikoma_harness: ConformanceHarness, tachikoma_backend: Backend, parameter: str, call: str
 ) -> None:
-    if call == "stream" and not tachikoma_backend.info.capabilities.streaming:
-        pytest.skip(f"{tachikoma_backend.info.name} does not declare streaming")
+    skip_unless_it_streams(tachikoma_backend, call)
     value: Any = ["END", "STOP HERE"] if parameter == "stop" else SAMPLING[parameter]
     async with tachikoma_backend as backend:
         sent = await _sent_or_refused(
@@ -297,7 +298,7 @@ async def test_a_streamed_request_sends_what_a_plain_one_does(
         tachikoma_harness.script_reply(ScriptedReply(text="ok"))
         tachikoma_harness.script_reply(ScriptedReply(text="ok"))
         await backend.complete(request)
-        await _send(backend, request, "stream")
+        await send(backend, request, "stream")
     plain, streamed = tachikoma_harness.sent_requests()[-2:]
     assert streamed.stream, "a streamed request must be sent as a stream"
     assert not plain.stream, "a plain request must not be sent as a stream"
@@ -474,11 +475,10 @@ async def _both_ways(
     call: str,
     request: CompletionRequest | None = None,
 ) -> CompletionResponse:
-    if call == "stream" and not backend.info.capabilities.streaming:
-        pytest.skip(f"{backend.info.name} does not declare streaming")
+    skip_unless_it_streams(backend, call)
     harness.script_reply(reply)
     async with backend:
-        return await _send(backend, request or ask(), call)
+        return await send(backend, request or ask(), call)
 
 
 @since(3)
@@ -573,8 +573,7 @@ async def test_a_tool_call_without_arguments_completes(
 async def test_a_fractional_retry_after_is_kept(
     tachikoma_harness: ConformanceHarness, tachikoma_backend: Backend, call: str
 ) -> None:
-    if call == "stream" and not tachikoma_backend.info.capabilities.streaming:
-        pytest.skip(f"{tachikoma_backend.info.name} does not declare streaming")
+    skip_unless_it_streams(tachikoma_backend, call)
     tachikoma_harness.script_failure(ScriptedFailure(ErrorKind.RATE_LIMIT, retry_after=1.5))
     async with tachikoma_backend as backend:
         send: Callable[[CompletionRequest], Awaitable[Any]] = (

@@ -21,7 +21,7 @@ from tachikoma_backends_core.managed import ManagedBackend
 from tachikoma_backends_core.retry import RetryPolicy
 
 from .harness import ConformanceHarness, ErrorKind, ScriptedFailure, ScriptedReply
-from .traits import area, ask, since
+from .traits import area, ask, since, skip_unless_it_streams
 
 pytestmark = pytest.mark.anyio
 
@@ -39,8 +39,7 @@ async def test_no_hidden_retries(
     streamed: bool,
 ) -> None:
     """With retries disabled, one call is one HTTP attempt: retrying is the core's job."""
-    if streamed and not tachikoma_backend.info.capabilities.streaming:
-        pytest.skip(f"{tachikoma_backend.info.name} does not declare streaming")
+    skip_unless_it_streams(tachikoma_backend, "stream" if streamed else "complete")
     tachikoma_harness.script_failure(ScriptedFailure(kind, retry_after=1.0))
     tachikoma_harness.script_reply(ScriptedReply(text="only for a hidden retry"))
     before = tachikoma_harness.attempts()

@@ -24,7 +24,7 @@ import anyio
 import pytest
 
 from tachikoma_backends_core.backend import Backend
-from tachikoma_backends_core.completion import CompletionResponse, FinishReason, Usage
+from tachikoma_backends_core.completion import FinishReason, Usage
 from tachikoma_backends_core.errors import BackendError, BackendTimeoutError
 from tachikoma_backends_core.hooks import Hooks
 from tachikoma_backends_core.managed import ManagedBackend
@@ -38,7 +38,18 @@ from .harness import (
     ScriptedReply,
     StallPoint,
 )
-from .traits import PARALLEL, READ_FILE, area, ask, calls_summary, requires, since
+from .traits import (
+    CALLS,
+    PARALLEL,
+    READ_FILE,
+    area,
+    ask,
+    calls_summary,
+    requires,
+    send,
+    since,
+    skip_unless_it_streams,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -59,14 +70,6 @@ def _no_open_responses(harness: ConformanceHarness, what: str) -> None:
         f"{what} left {still_open} upstream response(s) open: the plugin never closed its "
         "HTTP response (the stream's own closed flag is the core's, not the connection's)"
     )
-
-
-async def _collect(backend: Backend, streamed: bool, tools: bool) -> CompletionResponse:
-    request = ask().with_tools([READ_FILE]) if tools else ask()
-    if not streamed:
-        return await backend.complete(request)
-    async with await backend.complete_stream(request) as stream:
-        return await stream.collect()
 
 
 # -- errors after the first chunk -----------------------------------------------------
@@ -111,15 +114,13 @@ async def test_a_provider_error_after_the_first_chunk_fails_the_stream(
 
 @since(3)
 @area("streaming")
-@pytest.mark.parametrize("call", ["complete", "stream"])
+@pytest.mark.parametrize("call", CALLS)
 async def test_events_split_across_reads_arrive_whole(
     tachikoma_harness: ConformanceHarness, tachikoma_backend: Backend, call: str
 ) -> None:
-    streamed = call == "stream"
-    capabilities = tachikoma_backend.info.capabilities
-    if streamed and not capabilities.streaming:
-        pytest.skip(f"{tachikoma_backend.info.name} does not declare streaming")
-    tools = capabilities.tool_calling
+    skip_unless_it_streams(tachikoma_backend, call)
+    tools = tachikoma_backend.info.capabilities.tool_calling
+    request = ask().with_tools([READ_FILE]) if tools else ask()
     reply = ScriptedReply(
         text=TEXT,
         tool_calls=PARALLEL if tools else (),
@@ -130,7 +131,7 @@ async def test_events_split_across_reads_arrive_whole(
     async with tachikoma_backend as backend:
         with anyio.fail_after(30):
             try:
-                response = await _collect(backend, streamed, tools)
+                response = await send(backend, request, call)
             except BackendError as error:
                 raise AssertionError(
                     f"an answer delivered a byte per read failed ({call}): an event split "
@@ -186,7 +187,7 @@ STALLS = [StallPoint.BEFORE_RESPONSE, StallPoint.MID_BODY]
 
 @since(3)
 @area("timeouts")
-@pytest.mark.parametrize("call", ["complete", "stream"])
+@pytest.mark.parametrize("call", CALLS)
 @pytest.mark.parametrize("point", STALLS, ids=[point.value for point in STALLS])
 async def test_the_configured_timeout_ends_a_stalled_call(
     tachikoma_harness: ConformanceHarness, point: StallPoint, call: str
@@ -194,14 +195,14 @@ async def test_the_configured_timeout_ends_a_stalled_call(
     backend = _backend_with_timeout(tachikoma_harness, TIMEOUT)
     if call == "stream" and not backend.info.capabilities.streaming:
         await backend.aclose()
-        pytest.skip(f"{backend.info.name} does not declare streaming")
+    skip_unless_it_streams(backend, call)
     tachikoma_harness.script_stall(point)
     error: BaseException | None = None
     started = time.monotonic()
     async with backend:
         with anyio.move_on_after(TIMEOUT + MARGIN) as waiting:
             try:
-                await _collect(backend, call == "stream", tools=False)
+                await send(backend, ask(), call)
             except BackendError as raised:
                 error = raised
     took = time.monotonic() - started

@@ -107,8 +107,9 @@ class _ScriptedBody(httpx.AsyncByteStream):
             await _stall(self.request)
 
 
-def _framing_headers_removed(headers: httpx.Headers) -> dict[str, str]:
-    return {k: v for k, v in headers.items() if k.lower() not in ("content-length",)}
+def _without_length(headers: httpx.Headers) -> dict[str, str]:
+    """``headers`` for a body re-cut or cut short: its old length no longer holds."""
+    return {k: v for k, v in headers.items() if k.lower() != "content-length"}
 
 
 class HttpxHarness(ConformanceHarness):
@@ -147,6 +148,7 @@ class HttpxHarness(ConformanceHarness):
         self.health_stalled = False
         self.responses: list[httpx.Response] = []
         self.clients: list[httpx.AsyncClient] = []
+        self._scripting = False  # the health endpoint and client watch are installed
 
     # What each provider supplies: the shapes of its bodies.
 
@@ -213,7 +215,8 @@ class HttpxHarness(ConformanceHarness):
         return _url_pattern(self.base_url, self.completion_path)
 
     def create_backend(self, **config: Any) -> Backend:
-        if not self.clients and not getattr(self, "_watching_clients", False):
+        if not self._scripting:  # once per test, however many backends it creates
+            self._scripting = True
             self._watch_clients()
             if self.health_path is not None:
                 self.httpx_mock.add_callback(
@@ -229,7 +232,6 @@ class HttpxHarness(ConformanceHarness):
     def _watch_clients(self) -> None:
         # Every httpx.AsyncClient made from now on (undone when the test ends), so that
         # transport_closed can tell whether aclose closed them.
-        self._watching_clients = True
         clients, original = self.clients, httpx.AsyncClient.__init__
 
         def recording_init(client: httpx.AsyncClient, *args: Any, **kwargs: Any) -> None:
@@ -275,7 +277,7 @@ class HttpxHarness(ConformanceHarness):
         size = delivery.read_size or max(len(body), 1)
         pieces = [body[start : start + size] for start in range(0, len(body), size)]
         stream = _ScriptedBody(request, pieces, stall=delivery.keep_open)
-        headers = _framing_headers_removed(answer.headers)
+        headers = _without_length(answer.headers)
         return httpx.Response(answer.status_code, headers=headers, stream=stream)
 
     def script_stall(self, point: StallPoint) -> None:
@@ -294,7 +296,7 @@ class HttpxHarness(ConformanceHarness):
         start = (
             self.stream_opening(sent) if streamed else answer.content[: len(answer.content) // 2]
         )
-        headers = _framing_headers_removed(answer.headers)
+        headers = _without_length(answer.headers)
         return httpx.Response(
             answer.status_code, headers=headers, stream=_ScriptedBody(request, [start], stall=True)
         )
