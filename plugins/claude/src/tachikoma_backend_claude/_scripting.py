@@ -223,8 +223,11 @@ def decode_sent_request(body: dict[str, Any]) -> SentRequest:
                 parts.extend(_parts([block]))
         if parts:
             # One text block reads as plain text; several stay separate blocks.
-            single = len(parts) == 1 and isinstance(parts[0], TextPart)
-            messages.append(Message.user(parts[0].text if single else parts))  # type: ignore[union-attr]
+            only = parts[0]
+            if len(parts) == 1 and isinstance(only, TextPart):
+                messages.append(Message.user(only.text))
+            else:
+                messages.append(Message.user(parts))
     tools = body.get("tools", [])
     return SentRequest(
         messages=messages,
