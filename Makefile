@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SOURCES := core/src plugins/mock/src plugins/claude/src plugins/openai/src plugins/ollama/src
 
-.PHONY: setup demo test pytest lint format typecheck docs bench lock clean
+.PHONY: setup demo test pytest lint format typecheck docs bench lock clean redis-server
 
 setup: $(STAMP)
 
@@ -21,7 +21,19 @@ demo: setup
 	$(BIN)/tachikoma backends
 	$(BIN)/tachikoma complete -b mock "Tell me about Tachikoma"
 
-test: setup lint typecheck pytest docs
+test: setup redis-server lint typecheck pytest docs
+
+# The shared-quota tests start a real redis-server on 127.0.0.1: install the OS package
+# where we may (CI runs as root); elsewhere they skip, saying so (under CI they fail).
+redis-server:
+	@command -v redis-server >/dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing redis-server (apt-get) for the shared-quota tests"; \
+			apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; \
+		else \
+			echo "redis-server is not installed: the shared-quota tests will skip"; \
+		fi; \
+	}
 
 pytest: setup
 	$(BIN)/pytest --plugin=all --sockets

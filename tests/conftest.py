@@ -6,13 +6,14 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tachikoma_backends_core._redis_server import RedisServer, redis_server_path
 from tachikoma_backends_core.registry import PLUGINS_ENV_VAR
 
 
@@ -89,3 +90,24 @@ def run_suite(tmp_path_factory: pytest.TempPathFactory) -> RunSuite:
         return SuiteRun(result, report_path, report)
 
     return run
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    """A real ``redis-server`` on 127.0.0.1 for this module's tests.
+
+    Missing, it fails the test under CI (``CI`` set: the README's test command installs
+    it) and skips it elsewhere, saying how to install it.
+    """
+    executable = redis_server_path()
+    if executable is None:
+        message = "redis-server is not installed (apt-get install -y redis-server)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    server = RedisServer(executable)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from .errors import PermissionDeniedError as PermissionDeniedError
     from .errors import PluginLoadError as PluginLoadError
     from .errors import RateLimitError as RateLimitError
+    from .errors import RateLimiterUnavailableError as RateLimiterUnavailableError
     from .errors import ServerError as ServerError
     from .errors import StreamProtocolError as StreamProtocolError
     from .errors import ToolArgumentError as ToolArgumentError
@@ -69,7 +70,11 @@ if TYPE_CHECKING:
     from .rate_limit import RateLimitDecision as RateLimitDecision
     from .rate_limit import RateLimiter as RateLimiter
     from .rate_limit import RateLimiterStats as RateLimiterStats
+    from .rate_limit import RateLimiting as RateLimiting
     from .rate_limit import Wait as Wait
+    from .redis_rate_limit import RedisAdaptiveRateLimiter as RedisAdaptiveRateLimiter
+    from .redis_rate_limit import RedisPermit as RedisPermit
+    from .redis_rate_limit import RedisRateLimiter as RedisRateLimiter
     from .registry import PluginInfo as PluginInfo
     from .registry import Registry as Registry
     from .retry import RetryPolicy as RetryPolicy
@@ -119,6 +124,7 @@ _EXPORTS: dict[str, str] = {
             "PermissionDeniedError",
             "PluginLoadError",
             "RateLimitError",
+            "RateLimiterUnavailableError",
             "ServerError",
             "StreamProtocolError",
             "ToolArgumentError",
@@ -152,9 +158,13 @@ _EXPORTS: dict[str, str] = {
             "RateLimitDecision",
             "RateLimiter",
             "RateLimiterStats",
+            "RateLimiting",
             "Wait",
         ],
         "rate_limit",
+    ),
+    **dict.fromkeys(
+        ["RedisAdaptiveRateLimiter", "RedisPermit", "RedisRateLimiter"], "redis_rate_limit"
     ),
 }
 

@@ -47,6 +47,7 @@ __all__ = [
     "PermissionDeniedError",
     "PluginLoadError",
     "RateLimitError",
+    "RateLimiterUnavailableError",
     "ServerError",
     "StreamProtocolError",
     "ToolArgumentError",
@@ -246,6 +247,16 @@ class ModelNotFoundError(BackendError):
 
 class ContentFilteredError(BackendError):
     """The provider refused to produce, or filtered, the content."""
+
+
+class RateLimiterUnavailableError(BackendError):
+    """A shared rate limiter's store (Redis) could not be reached within its timeout.
+
+    Raised instead of sending a request the shared quota could not admit (the limiter
+    fails closed); retryable, since the store may be back by the next attempt.
+    """
+
+    default_retryable = True
 
 
 class StreamProtocolError(BackendError):

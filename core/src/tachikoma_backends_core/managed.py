@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from .backend import Backend, BackendInfo
 from .errors import BackendError
@@ -36,7 +36,7 @@ from .streaming import CompletionStream
 
 if TYPE_CHECKING:
     from .completion import CompletionChunk, CompletionRequest, CompletionResponse
-    from .rate_limit import AdaptiveRateLimiter, Permit, RateLimiter
+    from .rate_limit import AdaptiveRateLimiting, PermitLike, RateLimiting
     from .tokens import TokenCounter
 
 __all__ = ["ManagedBackend"]
@@ -60,10 +60,11 @@ class ManagedBackend(Backend, Generic[B]):
     Args:
         inner: the provider's backend (a `ManagedBackend` is unwrapped, never nested).
         retry_policy: ``None`` (default) tries once.
-        rate_limiter: a `RateLimiter` or `AdaptiveRateLimiter`; each attempt acquires a
-            permit for the estimated tokens (prompt estimate + ``max_tokens``) and
-            corrects it with the usage the provider reports. An adaptive limiter also
-            learns from rate-limit errors and successes.
+        rate_limiter: a `RateLimiter` or `AdaptiveRateLimiter` (one process), or a
+            `RedisRateLimiter` or `RedisAdaptiveRateLimiter` (a quota shared by many);
+            each attempt acquires a permit for the estimated tokens (prompt estimate +
+            ``max_tokens``) and corrects it with the usage the provider reports. An
+            adaptive limiter also learns from rate-limit errors and successes.
         token_counter: estimates prompts for the rate limiter (default
             `SimpleTokenCounter`).
         hooks: the extensions to call (default: `default_hooks`, the installed ones).
@@ -74,7 +75,7 @@ class ManagedBackend(Backend, Generic[B]):
         inner: B | ManagedBackend[B],
         *,
         retry_policy: RetryPolicy | None = None,
-        rate_limiter: RateLimiter | AdaptiveRateLimiter | None = None,
+        rate_limiter: RateLimiting | None = None,
         token_counter: TokenCounter | None = None,
         hooks: Hooks | None = None,
     ) -> None:
@@ -87,6 +88,12 @@ class ManagedBackend(Backend, Generic[B]):
         self.inner: B = inner
         self.retry_policy = retry_policy or RetryPolicy.disabled()
         self.rate_limiter = rate_limiter
+        # Adaptive limiters learn from outcomes; found once, not on every call.
+        self._adaptive: AdaptiveRateLimiting | None = (
+            cast("AdaptiveRateLimiting", rate_limiter)
+            if callable(getattr(rate_limiter, "record_rate_limit", None))
+            else None
+        )
         self.hooks = hooks
         if rate_limiter is not None and token_counter is None:
             from .tokens import SimpleTokenCounter
@@ -98,7 +105,7 @@ class ManagedBackend(Backend, Generic[B]):
         self,
         *,
         retry_policy: RetryPolicy | _Keep | None = _KEEP,
-        rate_limiter: RateLimiter | AdaptiveRateLimiter | _Keep | None = _KEEP,
+        rate_limiter: RateLimiting | _Keep | None = _KEEP,
         hooks: Hooks | _Keep = _KEEP,
     ) -> ManagedBackend[B]:
         """A managed backend over the same provider backend, with some settings replaced.
@@ -147,7 +154,7 @@ class ManagedBackend(Backend, Generic[B]):
     async def complete_stream(self, request: CompletionRequest) -> CompletionStream:
         info = self.inner.info
         request = self.hooks.request(request, info) if self.hooks else request
-        holder: list[Permit | None] = []
+        holder: list[PermitLike | None] = []
 
         async def attempt() -> CompletionStream:
             permit = await self._admit(request)
@@ -213,7 +220,7 @@ class ManagedBackend(Backend, Generic[B]):
                 retryable=False,
             ) from exc
 
-    async def _admit(self, request: CompletionRequest) -> Permit | None:
+    async def _admit(self, request: CompletionRequest) -> PermitLike | None:
         if self.rate_limiter is None or self.token_counter is None:
             return None
         tokens = self.token_counter.count_messages(request.messages)
@@ -221,27 +228,22 @@ class ManagedBackend(Backend, Generic[B]):
         return await self.rate_limiter.acquire(tokens)
 
     async def _learn_from(self, error: BackendError) -> None:
-        if self.rate_limiter is None:
+        if self._adaptive is None:
             return
         from .errors import RateLimitError
-        from .rate_limit import AdaptiveRateLimiter
 
-        if isinstance(self.rate_limiter, AdaptiveRateLimiter) and isinstance(error, RateLimitError):
-            await self.rate_limiter.record_rate_limit(error.retry_after)
+        if isinstance(error, RateLimitError):
+            await self._adaptive.record_rate_limit(error.retry_after)
 
     def _learn_success(self) -> None:
-        if self.rate_limiter is None:
-            return
-        from .rate_limit import AdaptiveRateLimiter
-
-        if isinstance(self.rate_limiter, AdaptiveRateLimiter):
-            self.rate_limiter.record_success()
+        if self._adaptive is not None:
+            self._adaptive.record_success()
 
     def _managed_stream(
         self,
         request: CompletionRequest,
         upstream: CompletionStream,
-        permit: Permit | None,
+        permit: PermitLike | None,
         info: BackendInfo,
     ) -> CompletionStream:
         hooks = self.hooks

@@ -32,7 +32,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from pydantic import Field, SecretStr, model_validator
 
@@ -42,7 +42,15 @@ from .errors import BackendError, ConfigurationError, InvalidRequestError, regis
 from .managed import ManagedBackend
 from .retry import RetryPolicy
 
+if TYPE_CHECKING:
+    from ._rate_budget import RateLimitConfig
+    from .rate_limit import RateLimiting
+
 __all__ = ["BackendPlugin", "EnvVar", "PluginConfig", "distribution_version"]
+
+#: Set, it puts every backend `BackendPlugin.create` makes behind a quota shared through
+#: this Redis (``redis://host:6379/0``).
+REDIS_URL_ENV_VAR = "TACHIKOMA_REDIS_URL"
 
 PLUGIN_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -134,6 +142,9 @@ class BackendPlugin(Generic[ConfigT]):
         harness: ``"module:attribute"`` of the plugin's conformance harness, imported
             only by the conformance suite.
         description: one line for ``tachikoma backends``.
+        rate_limit: the provider's default budgets (``RateLimitConfig.claude_default``,
+            say), called only when the environment asks for a shared quota
+            (``TACHIKOMA_REDIS_URL``; see `create`).
     """
 
     name: str
@@ -141,6 +152,7 @@ class BackendPlugin(Generic[ConfigT]):
     factory: Callable[[ConfigT], Backend]
     harness: str | None = None
     description: str = ""
+    rate_limit: Callable[[], RateLimitConfig] | None = None
 
     def __post_init__(self) -> None:
         if not PLUGIN_NAME_PATTERN.match(self.name):
@@ -153,13 +165,27 @@ class BackendPlugin(Generic[ConfigT]):
         """Validate ``config`` (plus environment defaults) into the plugin's config model."""
         return self.config_model(**config)
 
-    def create(self, config: ConfigT | None = None, /, **overrides: Any) -> ManagedBackend[Any]:
+    def create(
+        self,
+        config: ConfigT | None = None,
+        /,
+        *,
+        rate_limiter: RateLimiting | None = None,
+        **overrides: Any,
+    ) -> ManagedBackend[Any]:
         """Build a backend from a config object, or from keyword settings.
 
         The provider's backend comes back wrapped in a `ManagedBackend`: the installed
         hooks see its calls, and the core's retry loop retries what is retryable, as
         often as the config's ``max_retries`` says. Plugins never retry themselves. The
         provider's own object is ``backend.inner``.
+
+        ``rate_limiter`` admits each attempt (a `RateLimiter`, or a `RedisRateLimiter`
+        shared by many processes). Without one, when ``TACHIKOMA_REDIS_URL`` is set,
+        every backend gets a `RedisAdaptiveRateLimiter` on that Redis, for the quota of
+        this plugin and this API key, with the budgets of ``TACHIKOMA_RATE_LIMIT`` or
+        else the plugin's ``rate_limit`` (see `rate_limiter_from_environment`): every
+        worker of an application shares one quota without code.
         """
         if config is None:
             config = self.configure(**overrides)
@@ -180,4 +206,13 @@ class BackendPlugin(Generic[ConfigT]):
                 provider=self.name,
             )
         retry_policy = RetryPolicy.from_max_retries(config.max_retries)
-        return ManagedBackend(backend, retry_policy=retry_policy)
+        if rate_limiter is None and os.environ.get(REDIS_URL_ENV_VAR):
+            from .redis_rate_limit import rate_limiter_from_environment
+
+            api_key = getattr(config, "api_key", None)
+            rate_limiter = rate_limiter_from_environment(
+                self.name,
+                self.rate_limit,
+                api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key,
+            )
+        return ManagedBackend(backend, retry_policy=retry_policy, rate_limiter=rate_limiter)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Protocol, TypeAlias
 
 import anyio
 
@@ -53,6 +53,7 @@ __all__ = [
     "RateLimitDecision",
     "RateLimiter",
     "RateLimiterStats",
+    "RateLimiting",
     "Wait",
 ]
 
@@ -137,6 +138,36 @@ class Permit:
         return f"Permit(tokens={self.tokens}, released={self._released})"
 
 
+class PermitLike(Protocol):
+    """What a limiter's permit offers the code that holds it (`Permit`, `RedisPermit`)."""
+
+    @property
+    def tokens(self) -> int: ...
+
+    def release(self) -> None: ...
+
+    def record_usage(self, actual_tokens: int) -> None: ...
+
+
+class RateLimiting(Protocol):
+    """What a `ManagedBackend` needs of a rate limiter: `RateLimiter` and its adaptive
+    variant in one process, `RedisRateLimiter` and its adaptive variant across many.
+
+    An adaptive limiter also has ``record_rate_limit(retry_after)`` (awaited after a 429)
+    and ``record_success()``; the managed backend calls them when they are there.
+    """
+
+    async def acquire(self, tokens: int = 0) -> PermitLike: ...
+
+
+class AdaptiveRateLimiting(RateLimiting, Protocol):
+    """A `RateLimiting` that learns from the provider's answers."""
+
+    async def record_rate_limit(self, retry_after: float | None = None) -> None: ...
+
+    def record_success(self) -> None: ...
+
+
 class _Waiter:
     __slots__ = ("scope", "tokens")
 
@@ -208,7 +239,7 @@ class RateLimiter:
         """
         _check_tokens(tokens, "tokens")
         await anyio.lowlevel.checkpoint()
-        if self._oversized(tokens):
+        if _oversized(self._config, tokens):
             return Wait(math.inf)
         now = self._clock.now()
         self._log.prune(now)
@@ -228,14 +259,7 @@ class RateLimiter:
             InvalidRequestError: at once, if ``tokens`` is negative or can never fit
                 (above ``tokens_per_minute`` without ``allow_oversized``).
         """
-        _check_tokens(tokens, "tokens")
-        if self._oversized(tokens):
-            raise InvalidRequestError(
-                f"a request estimated at {tokens} tokens can never fit the budget of "
-                f"{self._config.tokens_per_minute} tokens per minute: split the request, "
-                "raise tokens_per_minute, or set allow_oversized=True to admit it alone",
-                field="tokens",
-            )
+        _refuse_unfit(self._config, tokens)
         await anyio.lowlevel.checkpoint_if_cancelled()
         now = self._clock.now()
         if not self._queue and self._ready(tokens, now):
@@ -277,10 +301,6 @@ class RateLimiter:
             if first:
                 self._poke_first()
             raise
-
-    def _oversized(self, tokens: int) -> bool:
-        budget = self._config.tokens_per_minute
-        return budget is not None and tokens > budget and not self._config.allow_oversized
 
     def _start(self, now: float) -> float:
         paused_until = self._paused_until
@@ -432,6 +452,24 @@ class AdaptiveRateLimiter(RateLimiter):
         # Rounded so that repeated steps land on 0.55, 0.6, ... rather than 0.6000000000000001.
         self._multiplier = round(multiplier, 9)
         self._set_limits(Limits.scaled(self._config, self._multiplier))
+
+
+def _oversized(config: RateLimitConfig, tokens: int) -> bool:
+    """Whether a request of ``tokens`` can never fit ``config``'s token budget."""
+    budget = config.tokens_per_minute
+    return budget is not None and tokens > budget and not config.allow_oversized
+
+
+def _refuse_unfit(config: RateLimitConfig, tokens: int) -> None:
+    """Raise `InvalidRequestError` for a token count no limiter of ``config`` can admit."""
+    _check_tokens(tokens, "tokens")
+    if _oversized(config, tokens):
+        raise InvalidRequestError(
+            f"a request estimated at {tokens} tokens can never fit the budget of "
+            f"{config.tokens_per_minute} tokens per minute: split the request, "
+            "raise tokens_per_minute, or set allow_oversized=True to admit it alone",
+            field="tokens",
+        )
 
 
 def _check_tokens(value: int, field: str) -> None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, ClassVar
 
 from pydantic import Field, SecretStr
 
-from tachikoma_backends_core import BackendPlugin, EnvVar
+from tachikoma_backends_core import BackendPlugin, EnvVar, RateLimitConfig
 from tachikoma_backends_core.http import HttpPluginConfig
 
 from ._models import DEFAULT_MODEL
@@ -73,4 +73,5 @@ plugin = BackendPlugin(
     factory=_create,
     harness="tachikoma_backend_claude.harness:ClaudeHarness",
     description="Anthropic Claude via the Messages API (streaming, tools, vision).",
+    rate_limit=RateLimitConfig.claude_default,
 )

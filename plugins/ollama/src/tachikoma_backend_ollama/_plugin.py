@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from tachikoma_backends_core import BackendPlugin, EnvVar
+from tachikoma_backends_core import BackendPlugin, EnvVar, RateLimitConfig
 from tachikoma_backends_core.http import HttpPluginConfig
 
 from ._host import DEFAULT_BASE_URL, parse_host
@@ -107,4 +107,5 @@ plugin = BackendPlugin(
     factory=_create,
     harness="tachikoma_backend_ollama.harness:OllamaHarness",
     description="Ollama's native API: local models, pulled on demand.",
+    rate_limit=RateLimitConfig.ollama_default,
 )

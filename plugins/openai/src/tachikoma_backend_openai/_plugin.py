@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from tachikoma_backends_core import BackendPlugin, EnvVar
+from tachikoma_backends_core import BackendPlugin, EnvVar, RateLimitConfig
 from tachikoma_backends_core.http import HttpPluginConfig
 
 from ._models import DEFAULT_MODEL
@@ -137,4 +137,5 @@ plugin = BackendPlugin(
     factory=_create,
     harness="tachikoma_backend_openai.harness:OpenAIHarness",
     description="OpenAI Chat Completions, Azure OpenAI and OpenAI-compatible servers.",
+    rate_limit=RateLimitConfig.openai_default,
 )
