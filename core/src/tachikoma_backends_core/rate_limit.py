@@ -378,15 +378,11 @@ class AdaptiveRateLimiter(RateLimiter):
         recovery_step: float = 0.05,
         min_multiplier: float = 0.1,
     ) -> None:
-        for name, value in (
-            ("decrease_factor", decrease_factor),
-            ("recovery_step", recovery_step),
-            ("min_multiplier", min_multiplier),
-        ):
-            if not 0.0 < value <= 1.0:
-                raise ConfigurationError(
-                    f"{name} must be a number in (0, 1], got {value!r}", field=name
-                )
+        _check_fractions(
+            decrease_factor=decrease_factor,
+            recovery_step=recovery_step,
+            min_multiplier=min_multiplier,
+        )
         super().__init__(config, clock=clock)
         self._decrease_factor = decrease_factor
         self._recovery_step = recovery_step
@@ -412,11 +408,7 @@ class AdaptiveRateLimiter(RateLimiter):
             retry_after: seconds the provider asked us to wait (``RateLimitError``'s
                 ``retry_after``). Nobody is admitted before then, whatever the budgets.
         """
-        if retry_after is not None and not 0.0 <= retry_after < math.inf:
-            raise InvalidRequestError(
-                f"retry_after must be a finite number of seconds >= 0, got {retry_after!r}",
-                field="retry_after",
-            )
+        _check_retry_after(retry_after)
         self._rate_limits += 1
         if retry_after is not None:
             until = self._clock.now() + retry_after
@@ -469,6 +461,23 @@ def _refuse_unfit(config: RateLimitConfig, tokens: int) -> None:
             f"{config.tokens_per_minute} tokens per minute: split the request, "
             "raise tokens_per_minute, or set allow_oversized=True to admit it alone",
             field="tokens",
+        )
+
+
+def _check_fractions(**values: float) -> None:
+    """An adaptive limiter's factors are fractions in (0, 1]."""
+    for name, value in values.items():
+        if not 0.0 < value <= 1.0:
+            raise ConfigurationError(
+                f"{name} must be a number in (0, 1], got {value!r}", field=name
+            )
+
+
+def _check_retry_after(retry_after: float | None) -> None:
+    if retry_after is not None and not 0.0 <= retry_after < math.inf:
+        raise InvalidRequestError(
+            f"retry_after must be a finite number of seconds >= 0, got {retry_after!r}",
+            field="retry_after",
         )
 
 

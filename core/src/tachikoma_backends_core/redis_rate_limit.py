@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import anyio
 
 from ._rate_budget import WINDOW_SECONDS, RateLimitConfig
-from .errors import ConfigurationError, InvalidRequestError, RateLimiterUnavailableError
+from .errors import ConfigurationError, RateLimiterUnavailableError
 from .plugin import REDIS_URL_ENV_VAR
 from .rate_limit import (
     Allow,
@@ -60,6 +60,8 @@ from .rate_limit import (
     RateLimitDecision,
     RateLimiter,
     Wait,
+    _check_fractions,
+    _check_retry_after,
     _check_tokens,
     _oversized,
     _refuse_unfit,
@@ -633,15 +635,11 @@ class RedisAdaptiveRateLimiter(RedisRateLimiter):
         min_multiplier: float = 0.1,
         **options: Any,
     ) -> None:
-        for name, value in (
-            ("decrease_factor", decrease_factor),
-            ("recovery_step", recovery_step),
-            ("min_multiplier", min_multiplier),
-        ):
-            if not 0.0 < value <= 1.0:
-                raise ConfigurationError(
-                    f"{name} must be a number in (0, 1], got {value!r}", field=name
-                )
+        _check_fractions(
+            decrease_factor=decrease_factor,
+            recovery_step=recovery_step,
+            min_multiplier=min_multiplier,
+        )
         super().__init__(config, **options)
         self._decrease_factor = decrease_factor
         self._recovery_step = recovery_step
@@ -652,11 +650,7 @@ class RedisAdaptiveRateLimiter(RedisRateLimiter):
     async def record_rate_limit(self, retry_after: float | None = None) -> None:
         """The provider refused a request (429): shrink every process's budgets, and
         pause them all for ``retry_after`` seconds if given."""
-        if retry_after is not None and not 0.0 <= retry_after < math.inf:
-            raise InvalidRequestError(
-                f"retry_after must be a finite number of seconds >= 0, got {retry_after!r}",
-                field="retry_after",
-            )
+        _check_retry_after(retry_after)
         wait = -1.0 if retry_after is None else retry_after
         args = [self._decrease_factor, self._min_multiplier, wait, self._expire_ms]
         try:
