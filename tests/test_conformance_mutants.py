@@ -351,6 +351,45 @@ MUTANTS = [
         "a stream left after its first chunk left 1 upstream response(s) open",
         alone=False,  # a hand-rolled stream also loses the error mapping
     ),
+    Mutant(
+        "sdk_retry",  # an SDK's fixed three attempts, underneath the core's retry loop
+        BACKEND,
+        (
+            (
+                '        raw = await self._http.read("POST", MESSAGES_PATH, json=body)\n',
+                "        from tachikoma_backends_core import BackendError\n"
+                "\n"
+                "        for attempt in range(3):\n"
+                "            try:\n"
+                '                raw = await self._http.read("POST", MESSAGES_PATH, json=body)\n'
+                "                break\n"
+                "            except BackendError as error:\n"
+                "                if not error.retryable or attempt == 2:\n"
+                "                    raise\n",
+            ),
+            (
+                "        return await self._http.stream(\n"
+                '            "POST", MESSAGES_PATH, json=body, decoder=ClaudeStreamDecoder(), '
+                "model=model\n"
+                "        )\n",
+                "        from tachikoma_backends_core import BackendError\n"
+                "\n"
+                "        for attempt in range(3):\n"
+                "            try:\n"
+                "                return await self._http.stream(\n"
+                '                    "POST", MESSAGES_PATH, json=body,\n'
+                "                    decoder=ClaudeStreamDecoder(), model=model,\n"
+                "                )\n"
+                "            except BackendError as error:\n"
+                "                if not error.retryable or attempt == 2:\n"
+                "                    raise\n"
+                '        raise AssertionError("unreachable")\n',
+            ),
+        ),
+        "test_no_hidden_retries",
+        "made 2 attempts: the plugin retries on its own",
+        alone=False,  # every trait that scripts a retryable failure: see the test below
+    ),
     _one(
         "client_never_closed",
         BACKEND,
@@ -363,7 +402,7 @@ MUTANTS = [
 
 #: The mutants the contract 2 traits alone caught (measured when contract 3 landed): the
 #: two hand-rolled HTTP paths, and only because they also lose the error mapping.
-BEFORE_CONTRACT_3 = {"plain_response_leak", "stream_response_leak"}
+BEFORE_CONTRACT_3 = {"plain_response_leak", "stream_response_leak", "sdk_retry"}
 
 
 def _plugin_name(mutant: Mutant) -> str:
@@ -436,6 +475,16 @@ def test_the_suite_catches_the_bug_and_names_it(run: SuiteRun, mutant: Mutant) -
     )
     if mutant.alone:
         assert set(failed) == {mutant.trait}, f"{mutant.name} also failed {sorted(failed)}"
+
+
+def test_a_hidden_retry_is_named_by_every_failure_it_causes(run: SuiteRun) -> None:
+    """One cause, said everywhere it shows: no failure blames the error's type, the wait
+    or a timeout, and pytest-httpx adds no teardown complaint about unscripted requests."""
+    failures = run.traits("mutant_sdk_retry", outcome="failed")
+    assert len(failures) >= 10
+    wrong = [(t["id"], t["reason"]) for t in failures if "retries on its own" not in t["reason"]]
+    assert wrong == []
+    assert "were not expected" not in run.result.stdout, "pytest-httpx repeated it at teardown"
 
 
 def test_contract_2_alone_missed_most_of_them(run: SuiteRun) -> None:

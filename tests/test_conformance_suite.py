@@ -60,7 +60,8 @@ def test_unknown_plugin_fails_at_once_listing_the_known_ones(tmp_path: Path) -> 
 
 def test_live_without_a_live_service_skips_with_the_reason(tmp_path: Path) -> None:
     result = run_pytest(tmp_path, "--plugin=mock", "--live", "-rs")
-    assert result.returncode == 0, result.stdout + result.stderr
+    # Nothing ran live: the skips say why, and the run fails (--live-allow-skip allows it).
+    assert result.returncode == pytest.ExitCode.TESTS_FAILED, result.stdout + result.stderr
     assert "MockHarness does not support --live" in result.stdout
     assert "scripted trait: not run with --live" in result.stdout
     assert " passed" not in result.stdout.splitlines()[-1]
@@ -134,3 +135,32 @@ def test_the_sockets_option_needs_plugins(tmp_path: Path) -> None:
     result = run_pytest(tmp_path, "--sockets")
     assert result.returncode == pytest.ExitCode.USAGE_ERROR
     assert "--sockets needs --plugin (names or 'all')" in result.stderr
+
+
+def test_live_without_credentials_fails_the_run_unless_allowed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A "live" CI job with no key must not go green having run nothing."""
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    result = run_pytest(tmp_path, "--plugin=claude", "--live", "-q")
+    assert result.returncode == pytest.ExitCode.TESTS_FAILED, result.stdout + result.stderr
+    assert "--live ran no live trait" in result.stdout
+    assert "pass --live-allow-skip to allow it" in result.stdout
+    allowed = run_pytest(tmp_path, "--plugin=claude", "--live", "--live-allow-skip", "-q")
+    assert allowed.returncode == pytest.ExitCode.OK, allowed.stdout + allowed.stderr
+
+
+def test_every_trait_assertion_says_what_the_plugin_did_wrong() -> None:
+    """A bare ``assert`` fails with a tuple diff, truncated, that names nothing."""
+    import ast
+
+    from tachikoma_backends_core import conformance
+
+    folder = Path(conformance.__file__).parent
+    bare = [
+        f"{module.name}:{node.lineno}"
+        for module in sorted(folder.glob("traits*.py"))
+        for node in ast.walk(ast.parse(module.read_text()))
+        if isinstance(node, ast.Assert) and node.msg is None
+    ]
+    assert bare == []

@@ -240,6 +240,9 @@ def test_a_wrong_plugin_fails_saying_what_is_wrong(
 
 def test_live_without_the_key_skips_with_the_reason(scratch_python: Path, tmp_path: Path) -> None:
     result = run_suite(scratch_python, tmp_path, "", "--live", "-rs")
-    assert result.returncode == 0, result.stdout + result.stderr
+    # Skipped, saying why; and since nothing ran live, the run fails unless allowed.
+    assert result.returncode == 1, result.stdout + result.stderr
     assert "--live needs PARROT_API_KEY in the environment" in result.stdout
     assert "passed" not in result.stdout.splitlines()[-1]
+    allowed = run_suite(scratch_python, tmp_path, "", "--live", "--live-allow-skip")
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr

@@ -15,6 +15,7 @@ from tachikoma_backends_core import (
     CompletionChunk,
     CompletionStream,
     FinishReason,
+    MissingUsageWarning,
     NetworkError,
     StreamAccumulator,
     StreamProtocolError,
@@ -237,3 +238,21 @@ async def test_a_tool_call_repeating_its_id_and_name_on_every_fragment_is_fine()
     final = CompletionChunk.final_chunk(Usage.new(1, 1), FinishReason.TOOL_CALLS)
     response = await Upstream([*chunks, final]).stream().collect()
     assert response.tool_calls == [ToolCall(id="c1", name="get", arguments='{"a": 1}')]
+
+
+async def test_a_stream_that_finishes_without_usage_warns_once() -> None:
+    finish = CompletionChunk(finish_reason=FinishReason.STOP)
+    stream = CompletionStream.from_chunks(
+        [CompletionChunk.text("Hi"), finish], model="m", provider="acme"
+    )
+    with pytest.warns(MissingUsageWarning, match="the acme stream finished without reporting"):
+        response = await stream.collect()
+    assert response.usage == Usage()
+    again = await stream.collect()  # no second warning: warnings are errors in this suite
+    assert again.usage == Usage()
+
+
+async def test_a_stream_with_usage_does_not_warn() -> None:
+    final = CompletionChunk.final_chunk(Usage(3, 4), FinishReason.STOP)
+    stream = CompletionStream.from_chunks([CompletionChunk.text("Hi"), final], model="m")
+    assert (await stream.collect()).usage == Usage(3, 4)

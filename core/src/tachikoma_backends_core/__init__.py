@@ -79,6 +79,7 @@ if TYPE_CHECKING:
     from .registry import Registry as Registry
     from .retry import RetryPolicy as RetryPolicy
     from .streaming import CompletionStream as CompletionStream
+    from .streaming import MissingUsageWarning as MissingUsageWarning
     from .streaming import StreamAccumulator as StreamAccumulator
     from .tokens import SimpleTokenCounter as SimpleTokenCounter
     from .tokens import TiktokenCounter as TiktokenCounter
@@ -135,7 +136,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["BackendPlugin", "EnvVar", "PluginConfig"], "plugin"),
     **dict.fromkeys(["all_predefined_tools", "predefined_tool"], "predefined_tools"),
     **dict.fromkeys(["PluginInfo", "Registry"], "registry"),
-    **dict.fromkeys(["CompletionStream", "StreamAccumulator"], "streaming"),
+    **dict.fromkeys(["CompletionStream", "MissingUsageWarning", "StreamAccumulator"], "streaming"),
     **dict.fromkeys(
         ["ToolCall", "ToolCallDelta", "ToolChoice", "ToolResult", "ToolResultContent"],
         "tool_calls",

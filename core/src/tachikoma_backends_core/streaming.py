@@ -21,6 +21,7 @@ nothing is validated per chunk.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any
@@ -32,10 +33,14 @@ from .completion import CompletionChunk, CompletionResponse, FinishReason, Usage
 from .errors import BackendError, StreamProtocolError
 from .tool_calls import ToolCall
 
-__all__ = ["CompletionStream", "StreamAccumulator"]
+__all__ = ["CompletionStream", "MissingUsageWarning", "StreamAccumulator"]
 
 # Closing upstream resources must not hang a cancelled task forever.
 _CLOSE_TIMEOUT_SECONDS = 10.0
+
+
+class MissingUsageWarning(UserWarning):
+    """A stream finished without usage: its response's ``Usage(0, 0)`` is not a count."""
 
 
 class StreamAccumulator:
@@ -158,7 +163,14 @@ class CompletionStream:
         ...     return await stream.collect()
     """
 
-    __slots__ = ("_accumulator", "_chunks", "_closed", "_on_close", "_usage_so_far")
+    __slots__ = (
+        "_accumulator",
+        "_chunks",
+        "_closed",
+        "_on_close",
+        "_usage_so_far",
+        "_warned_no_usage",
+    )
 
     def __init__(
         self,
@@ -182,6 +194,7 @@ class CompletionStream:
         self._chunks = chunks
         self._on_close = on_close
         self._usage_so_far = usage_so_far
+        self._warned_no_usage = False
         self._closed = False
         self._accumulator = StreamAccumulator(model, provider)
 
@@ -246,10 +259,27 @@ class CompletionStream:
         return chunk
 
     async def collect(self) -> CompletionResponse:
-        """Read the rest of the stream; return the whole response (earlier chunks too)."""
+        """Read the rest of the stream; return the whole response (earlier chunks too).
+
+        A stream that finished without any usage collects as ``Usage(0, 0)``, with a
+        `MissingUsageWarning` (once per stream): the plugin dropped the provider's usage,
+        or the provider was asked without it.
+        """
         async for _ in self:
             pass
-        return self._accumulator.response()
+        response = self._accumulator.response()
+        if self._accumulator.usage is None and not self._warned_no_usage:
+            # Usage(0, 0) would pass for a real count: say it is not one.
+            self._warned_no_usage = True
+            warnings.warn(
+                MissingUsageWarning(
+                    f"the {self._accumulator.provider or 'backend'} stream finished without "
+                    "reporting usage: its response says Usage(0, 0); a plugin must put the "
+                    "provider's usage on the final chunk"
+                ),
+                stacklevel=2,
+            )
+        return response
 
     async def aclose(self) -> None:
         """Close the upstream; idempotent, shielded from cancellation, bounded in time."""

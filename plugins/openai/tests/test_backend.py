@@ -37,6 +37,7 @@ from tachikoma_backends_core import (
     ToolCall,
     Usage,
 )
+from tachikoma_backends_core.streaming import MissingUsageWarning
 
 pytestmark = pytest.mark.anyio
 
@@ -194,7 +195,10 @@ async def test_a_stream_without_usage_ends_at_done(httpx_mock: HTTPXMock) -> Non
     chunks = stream_chunks(model=ANSWERING, text="Short.", include_usage=False)
     httpx_mock.add_response(url=CHAT, headers=SSE, content=sse_bytes(chunks))
     async with backend(stream_usage=False) as openai:
-        response = await (await openai.complete_stream(REQUEST)).collect()
+        stream = await openai.complete_stream(REQUEST)
+        with pytest.warns(MissingUsageWarning, match="finished without reporting usage"):
+            response = await stream.collect()
+    assert response.usage == Usage(), "no usage came: zero, with the warning"
     assert response.text == "Short."
     assert response.finish_reason is FinishReason.STOP
     assert "stream_options" not in sent_body(httpx_mock)

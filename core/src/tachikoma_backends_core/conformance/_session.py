@@ -56,6 +56,7 @@ def activate(
     selection: str,
     *,
     live: bool,
+    live_allow_skip: bool = False,
     report_path: str | None = None,
     sockets: bool = False,
 ) -> None:
@@ -84,7 +85,12 @@ def activate(
                 f"--plugin: unknown backend plugin(s): {', '.join(unknown) or '(none given)'}; "
                 f"known plugins: {', '.join(known) or 'none installed'}"
             )
-    config.stash[_SETTINGS] = {"selected": selected, "live": live, "report": report_path}
+    config.stash[_SETTINGS] = {
+        "selected": selected,
+        "live": live,
+        "live_allow_skip": live_allow_skip,
+        "report": report_path,
+    }
     for line in (
         f"{AREA_MARK}(name): the conformance area a trait belongs to (summary table)",
         f"{REQUIRES_MARK}(*capabilities): skip unless the plugin declares them",
@@ -133,6 +139,11 @@ class _Suite:
         settings = config.stash[_SETTINGS]
         self.selected: list[str] = settings["selected"]
         self.live: bool = settings["live"]
+        self.live_allow_skip: bool = settings["live_allow_skip"]
+        # plugin -> why none of its traits can run (no harness, a missing pytest plugin):
+        # said once, by one failing trait, instead of by every trait.
+        self.blockers: dict[str, str] = {}
+        self.live_ran_nothing = False
         self.report_path: str | None = settings["report"]
         self.infos: dict[str, PluginInfo] = {}
         for name in self.selected:
@@ -155,9 +166,12 @@ class _Suite:
             metafunc.parametrize("tachikoma_plugin", self.selected, ids=self.selected)
 
     @pytest.hookimpl(tryfirst=True)
-    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+    def pytest_collection_modifyitems(
+        self, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
         expected: dict[str, dict[str, str]] = {}
         traits: set[str] = set()
+        scripted_with_httpx: set[str] = set()
         for item in items:
             plugin = _plugin_of(item)
             if plugin is None:
@@ -167,11 +181,22 @@ class _Suite:
             item.user_properties.append(("tachikoma_area", area.args[0] if area else "other"))
             if plugin not in expected:
                 try:
-                    expected[plugin] = dict(harness_type(plugin).expected_failures)
-                except PluginLoadError:
-                    expected[plugin] = {}  # reported by the harness fixture, per trait
+                    harness_class = harness_type(plugin)
+                    expected[plugin] = dict(harness_class.expected_failures)
+                    missing = _missing_pytest_plugins(harness_class)
+                    if missing:
+                        self.blockers[plugin] = missing
+                    elif "pytest_httpx" in harness_class.requires_pytest_plugins:
+                        scripted_with_httpx.add(plugin)
+                except PluginLoadError as error:
+                    expected[plugin] = {}
+                    self.blockers[plugin] = error.message
             trait = getattr(item, "originalname", item.name)
             traits.add(trait)
+            if plugin in scripted_with_httpx:
+                # A request nobody scripted (a hidden retry's, say) already fails the
+                # trait with its cause; pytest-httpx need not repeat it at teardown.
+                item.add_marker(pytest.mark.httpx_mock(assert_all_requests_were_expected=False))
             reason = expected[plugin].get(trait)
             if reason is None:
                 continue
@@ -187,6 +212,27 @@ class _Suite:
                 self.warnings[plugin].append(
                     f"expected_failures names {unknown!r}, which is not a collected trait"
                 )
+        self._keep_one_item_per_blocked_plugin(config, items)
+
+    def _keep_one_item_per_blocked_plugin(
+        self, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        """A plugin none of whose traits can run keeps one, which fails saying why."""
+        if not self.blockers:
+            return
+        kept: set[str] = set()
+        deselected = []
+        for item in list(items):
+            plugin = _plugin_of(item)
+            if plugin not in self.blockers:
+                continue
+            if plugin in kept:
+                deselected.append(item)
+                items.remove(item)
+            else:
+                kept.add(plugin)
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         # After -k/-m/--deselect: the report lists only the traits that were to run.
@@ -242,6 +288,11 @@ class _Suite:
         info = self.infos[tachikoma_plugin]
         if info.error is not None:
             pytest.fail(info.error.message, pytrace=False)
+        if tachikoma_plugin in self.blockers:
+            pytest.fail(
+                f"{tachikoma_plugin}: no trait can run: {self.blockers[tachikoma_plugin]}",
+                pytrace=False,
+            )
         since = _since(node)
         if since > info.manifest.contract:
             self._skip(
@@ -363,6 +414,10 @@ class _Suite:
                 report.nodeid, _category_from_reason(record.reason)
             )
 
+    def _live_traits_ran(self) -> bool:
+        # Under --live the scripted traits skip; a live one that was not skipped ran.
+        return any(record.outcome != "skipped" for record in self._ran())
+
     def _ran(self) -> list[TraitRecord]:
         return [record for record in self.records.values() if record.phases]
 
@@ -387,12 +442,41 @@ class _Suite:
                     terminalreporter.write_line(f"warning: {plugin}: {message}")
         if self.report_path:
             terminalreporter.write_line(f"conformance report written to {self.report_path}")
+        if self.live_ran_nothing:
+            terminalreporter.write_line(
+                "--live ran no live trait (every one was skipped: credentials missing, or no "
+                "plugin supports --live): failing the run; pass --live-allow-skip to allow it",
+                red=True,
+            )
 
     @pytest.hookimpl(tryfirst=True)  # before the terminal summary mentions it
-    def pytest_sessionfinish(self) -> None:
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.live and not self.live_allow_skip and not self._live_traits_ran():
+            self.live_ran_nothing = True
+            if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
         if self.report_path:
             report = build_report(self.infos, self._ran(), self.warnings, live=self.live)
             write_report(Path(self.report_path), report)
+
+
+def _missing_pytest_plugins(harness_class: type[ConformanceHarness]) -> str | None:
+    """What the harness scripts its provider with that is not installed, with the hint."""
+    import importlib.util
+
+    missing = [
+        requirement
+        for module, requirement in harness_class.requires_pytest_plugins.items()
+        if importlib.util.find_spec(module) is None
+    ]
+    if not missing:
+        return None
+    return (
+        f"{harness_class.__name__} scripts the provider with "
+        f"{', '.join(missing)}, which is not installed: pip install "
+        + " ".join(f"'{requirement}'" for requirement in missing)
+        + " (or the plugin's [conformance] extra)"
+    )
 
 
 def _failure_message(report: pytest.TestReport) -> str:

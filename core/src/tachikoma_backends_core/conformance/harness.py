@@ -284,6 +284,9 @@ class ConformanceHarness(abc.ABC):
             format tells them apart.
         usage_fields: the `Usage` fields the provider reports, so the harness can script
             them (contract 3): the cache counts where the provider has a prompt cache.
+        requires_pytest_plugins: module -> requirement of the pytest plugins the harness
+            scripts with (``{"pytest_httpx": "pytest-httpx>=0.34"}``); one missing fails
+            the plugin once, at collection, with the install line.
     """
 
     supports_live: ClassVar[bool] = False
@@ -294,6 +297,7 @@ class ConformanceHarness(abc.ABC):
         {FinishReason.STOP, FinishReason.TOOL_CALLS, FinishReason.LENGTH}
     )
     usage_fields: ClassVar[frozenset[str]] = frozenset({"input_tokens", "output_tokens"})
+    requires_pytest_plugins: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, request: pytest.FixtureRequest) -> None:
         self.request = request

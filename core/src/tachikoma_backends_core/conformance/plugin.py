@@ -16,6 +16,7 @@ PLUGIN_OPTION = "tachikoma_plugins"
 LIVE_OPTION = "tachikoma_live"
 REPORT_OPTION = "tachikoma_report"
 SOCKETS_OPTION = "tachikoma_sockets"
+LIVE_ALLOW_SKIP_OPTION = "tachikoma_live_allow_skip"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -35,6 +36,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="run the conformance suite against the real services (credentials from the "
         "environment); without it, every provider is scripted offline",
+    )
+    group.addoption(
+        "--live-allow-skip",
+        dest=LIVE_ALLOW_SKIP_OPTION,
+        action="store_true",
+        default=False,
+        help="with --live, let a run in which no live trait ran (no credentials, say) pass; "
+        "without it, such a run fails, so a live CI job cannot go green having run nothing",
     )
     group.addoption(
         "--sockets",
@@ -64,6 +73,7 @@ def pytest_configure(config: pytest.Config) -> None:
             config,
             selection,
             live=bool(config.getoption(LIVE_OPTION)),
+            live_allow_skip=bool(config.getoption(LIVE_ALLOW_SKIP_OPTION)),
             report_path=config.getoption(REPORT_OPTION),
             sockets=bool(config.getoption(SOCKETS_OPTION)),
         )
@@ -71,6 +81,7 @@ def pytest_configure(config: pytest.Config) -> None:
         for option, flag in (
             (REPORT_OPTION, "--conformance-report"),
             (SOCKETS_OPTION, "--sockets"),
+            (LIVE_ALLOW_SKIP_OPTION, "--live-allow-skip"),
         ):
             if config.getoption(option):
                 import pytest

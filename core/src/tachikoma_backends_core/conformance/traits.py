@@ -87,6 +87,18 @@ async def send(backend: Backend, request: CompletionRequest, call: str) -> Compl
         return await stream.collect()
 
 
+def assert_no_hidden_retry(harness: ConformanceHarness, before: int, calls: int = 1) -> None:
+    """The first check of a trait that scripts a retryable failure: a plugin that retries
+    on its own fails with that cause named, not with what the extra attempt did next
+    (found no scripted answer, say, and timed out)."""
+    made = harness.attempts() - before
+    assert made <= calls, (
+        f"{calls} call(s) with retries disabled (max_retries=0) made {made} attempts: the "
+        "plugin retries on its own underneath the core's retry loop; leave retrying to "
+        "the core"
+    )
+
+
 async def read_stream(backend: Backend, request: CompletionRequest) -> list[CompletionChunk]:
     async with await backend.complete_stream(request) as stream:
         return [chunk async for chunk in stream]
@@ -102,11 +114,13 @@ async def test_basic_completion(
     tachikoma_harness.script_reply(ScriptedReply(text="Hello, world!", usage=Usage(11, 7)))
     async with tachikoma_backend as backend:
         response = await backend.complete(ask())
-    assert response.content == "Hello, world!"
-    assert response.finish_reason is FinishReason.STOP
-    assert response.usage.input_tokens == 11
-    assert response.usage.output_tokens == 7
-    assert response.tool_calls == []
+    assert response.content == "Hello, world!", f"the reply text came back as {response.content!r}"
+    assert response.finish_reason is FinishReason.STOP, (
+        f"a plain reply must finish with STOP, got {response.finish_reason}"
+    )
+    assert response.usage.input_tokens == 11, f"input tokens reported as {response.usage}"
+    assert response.usage.output_tokens == 7, f"output tokens reported as {response.usage}"
+    assert response.tool_calls == [], "a text reply must carry no tool calls"
 
 
 @area("completion")
@@ -135,10 +149,13 @@ async def test_request_recording(
         await backend.complete(ask("first", max_tokens=64, model=model))
         await (await backend.complete_stream(ask("second"))).collect()
     first, second = tachikoma_harness.sent_requests()[-2:]
-    assert (first.max_tokens, first.model, first.stream) == (64, model, False)
-    assert first.messages[-1].text == "first"
+    assert (first.max_tokens, first.model, first.stream) == (64, model, False), (
+        f"sent max_tokens={first.max_tokens}, model={first.model!r}, stream={first.stream}; "
+        f"asked for 64, {model!r}, a plain call"
+    )
+    assert first.messages[-1].text == "first", "the user turn must be sent as given"
     assert second.stream is True, "a streamed request must be sent as a stream"
-    assert second.messages[-1].text == "second"
+    assert second.messages[-1].text == "second", "the streamed user turn must be sent"
 
 
 # -- tools --------------------------------------------------------------------------
@@ -152,9 +169,14 @@ async def test_tool_calling(
     tachikoma_harness.script_reply(ScriptedReply(tool_calls=[CALL]))
     async with tachikoma_backend as backend:
         response = await backend.complete(ask("Read /tmp/a.txt").with_tools([READ_FILE]))
-    assert calls_summary(response.tool_calls) == calls_summary([CALL])
-    assert response.finish_reason is FinishReason.TOOL_CALLS
-    assert list(tachikoma_harness.sent_requests()[-1].tools) == ["read_file"]
+    assert calls_summary(response.tool_calls) == calls_summary([CALL]), (
+        f"the tool call came back as {calls_summary(response.tool_calls)}"
+    )
+    assert response.finish_reason is FinishReason.TOOL_CALLS, (
+        f"a reply of tool calls must finish with TOOL_CALLS, got {response.finish_reason}"
+    )
+    sent_tools = list(tachikoma_harness.sent_requests()[-1].tools)
+    assert sent_tools == ["read_file"], f"the tools offered were sent as {sent_tools}"
 
 
 @area("tools")
@@ -165,7 +187,9 @@ async def test_parallel_tool_calls(
     tachikoma_harness.script_reply(ScriptedReply(tool_calls=PARALLEL))
     async with tachikoma_backend as backend:
         response = await backend.complete(ask("Read three files").with_tools([READ_FILE]))
-    assert calls_summary(response.tool_calls) == calls_summary(PARALLEL)
+    assert calls_summary(response.tool_calls) == calls_summary(PARALLEL), (
+        f"3 parallel tool calls came back as {calls_summary(response.tool_calls)}"
+    )
 
 
 @area("tools")
@@ -182,11 +206,17 @@ async def test_multi_turn_with_tool_results(
     request = CompletionRequest(messages=conversation, tools=[READ_FILE])
     async with tachikoma_backend as backend:
         response = await backend.complete(request)
-    assert response.content == "The file says hello."
+    assert response.content == "The file says hello.", "the answer after a tool result"
     sent = [m for m in tachikoma_harness.sent_requests()[-1].messages if m.role != Role.SYSTEM]
-    assert [m.role for m in sent] == [Role.USER, Role.ASSISTANT, Role.TOOL]
-    assert calls_summary(sent[1].tool_calls) == calls_summary([CALL])
-    assert (sent[2].tool_call_id, sent[2].text) == (CALL.id, "hello")
+    assert [m.role for m in sent] == [Role.USER, Role.ASSISTANT, Role.TOOL], (
+        f"the conversation was sent as the turns {[m.role.value for m in sent]}"
+    )
+    assert calls_summary(sent[1].tool_calls) == calls_summary([CALL]), (
+        "the assistant's tool call must be sent back as it was made"
+    )
+    assert (sent[2].tool_call_id, sent[2].text) == (CALL.id, "hello"), (
+        f"the tool result was sent as ({sent[2].tool_call_id!r}, {sent[2].text!r})"
+    )
 
 
 # -- streaming ----------------------------------------------------------------------
@@ -200,10 +230,12 @@ async def test_streaming_text(
     tachikoma_harness.script_reply(ScriptedReply(text=TEXT, usage=Usage(5, 9)))
     async with tachikoma_backend as backend:
         chunks = await read_stream(backend, ask())
-    assert "".join(c.delta for c in chunks) == TEXT
+    assert "".join(c.delta for c in chunks) == TEXT, "the text deltas must add up to the reply"
     finals = [c for c in chunks if c.finish_reason is not None]
     assert finals == [chunks[-1]], "exactly one chunk, the last, carries the finish reason"
-    assert chunks[-1].finish_reason is FinishReason.STOP
+    assert chunks[-1].finish_reason is FinishReason.STOP, (
+        f"a streamed text reply must finish with STOP, got {chunks[-1].finish_reason}"
+    )
     assert chunks[-1].usage == Usage(5, 9), "the last chunk must carry the usage"
 
 
@@ -219,8 +251,12 @@ async def test_streamed_tool_call_arguments_reassemble(
             deltas = [d async for chunk in stream for d in chunk.tool_call_deltas]
         response = await stream.collect()
     assert deltas, "tool calls must stream as tool_call_deltas"
-    assert calls_summary(response.tool_calls) == calls_summary(PARALLEL)
-    assert response.finish_reason is FinishReason.TOOL_CALLS
+    assert calls_summary(response.tool_calls) == calls_summary(PARALLEL), (
+        f"streamed tool calls reassembled as {calls_summary(response.tool_calls)}"
+    )
+    assert response.finish_reason is FinishReason.TOOL_CALLS, (
+        f"streamed tool calls must finish with TOOL_CALLS, got {response.finish_reason}"
+    )
 
 
 @area("streaming")
@@ -236,8 +272,16 @@ async def test_stream_collect_includes_chunks_already_read(
         async with stream:
             await stream.__anext__()
             collected = await stream.collect()
-    assert collected.content == completed.content == TEXT
-    assert (collected.finish_reason, collected.usage) == (completed.finish_reason, Usage(3, 4))
+    assert collected.content == completed.content == TEXT, (
+        "collect() after reading a chunk must include it: the text must match the plain reply"
+    )
+    assert collected.finish_reason == completed.finish_reason, (
+        f"collected finish {collected.finish_reason}, plain {completed.finish_reason}"
+    )
+    assert collected.usage == Usage(3, 4), (
+        f"the collected usage is {collected.usage}, the provider said Usage(3, 4)"
+        + (" (the stream carried no usage)" if collected.usage == Usage() else "")
+    )
 
 
 @area("streaming")
@@ -287,12 +331,18 @@ async def test_request_error_maps_to_its_type(
     skip_unless_it_streams(tachikoma_backend, "stream" if streamed else "complete")
     failure = ScriptedFailure(kind, retry_after=2.0 if kind is ErrorKind.RATE_LIMIT else None)
     tachikoma_harness.script_failure(failure)
+    before = tachikoma_harness.attempts()
+    outcome: BackendError | None = None
     async with tachikoma_backend as backend:
         # Request-level errors of a stream come from the await, before any chunk.
         call = backend.complete_stream if streamed else backend.complete
-        with pytest.raises(BackendError) as raised:
+        try:
             await call(ask())
-    _check_error(raised.value, kind, failure)
+        except BackendError as error:
+            outcome = error
+    assert_no_hidden_retry(tachikoma_harness, before)
+    assert outcome is not None, f"the scripted {kind.value} failure must reach the caller"
+    _check_error(outcome, kind, failure)
 
 
 @area("errors")
@@ -319,7 +369,7 @@ async def test_health_check(
     tachikoma_harness: ConformanceHarness, tachikoma_backend: Backend
 ) -> None:
     async with tachikoma_backend as backend:
-        assert await backend.health_check() is True
+        assert await backend.health_check() is True, "a healthy provider must check healthy"
         tachikoma_harness.script_unhealthy()
         assert await backend.health_check() is False, "unhealthy must be False, not a raise"
 
@@ -361,15 +411,18 @@ async def _exercise(harness: ConformanceHarness, backend: Backend, capability: s
     """Use ``capability`` once; raise (a BackendError or AssertionError) if it does not work."""
     if capability == "streaming":
         harness.script_reply(ScriptedReply(text="streamed"))
-        assert (await (await backend.complete_stream(ask())).collect()).text == "streamed"
+        streamed = (await (await backend.complete_stream(ask())).collect()).text
+        assert streamed == "streamed", f"the streamed reply came back as {streamed!r}"
     elif capability == "tool_calling":
         harness.script_reply(ScriptedReply(tool_calls=[CALL]))
         response = await backend.complete(ask().with_tools([READ_FILE]))
-        assert calls_summary(response.tool_calls) == calls_summary([CALL])
+        assert calls_summary(response.tool_calls) == calls_summary([CALL]), (
+            f"the tool call came back as {calls_summary(response.tool_calls)}"
+        )
     else:
         harness.script_reply(ScriptedReply(text='{"ok": true}'))
         response = await backend.complete(CAPABILITY_REQUESTS[capability])  # type: ignore[arg-type]
-        assert response.text == '{"ok": true}'
+        assert response.text == '{"ok": true}', f"the reply came back as {response.text!r}"
         # An answer is not enough: the capability must have reached the provider.
         sent = harness.sent_requests()[-1]
         if capability == "vision":
@@ -447,11 +500,14 @@ async def test_max_output_tokens_above_the_declared_limit(
         if tachikoma_harness.over_max_output_tokens == "reject":
             with pytest.raises(InvalidRequestError) as raised:
                 await backend.complete(ask(max_tokens=limit + 1))
-            assert raised.value.field == "max_tokens"
+            assert raised.value.field == "max_tokens", (
+                f"the refusal must name max_tokens, named {raised.value.field!r}"
+            )
             assert tachikoma_harness.sent_requests() == [], "a rejected request is not sent"
         else:
             await backend.complete(ask(max_tokens=limit + 1))
-            assert tachikoma_harness.sent_requests()[-1].max_tokens == limit
+            sent_max = tachikoma_harness.sent_requests()[-1].max_tokens
+            assert sent_max == limit, f"clamping must send {limit}, sent {sent_max}"
 
 
 # -- live-capable traits ------------------------------------------------------------
@@ -463,10 +519,10 @@ async def test_live_round_trip(tachikoma_backend: Backend, tachikoma_live: bool)
     if not tachikoma_live:
         pytest.skip("runs only with --live (the scripted traits cover it offline)")
     async with tachikoma_backend as backend:
-        assert await backend.health_check() is True
+        assert await backend.health_check() is True, "the live service must check healthy"
         request = ask("Say hi in one word.", max_tokens=16)
         response = await backend.complete(request)
-        assert response.text or response.tool_calls
+        assert response.text or response.tool_calls, "the live reply was empty"
         if backend.info.capabilities.streaming:
             streamed = await (await backend.complete_stream(request)).collect()
-            assert streamed.finish_reason is not None
+            assert streamed.finish_reason is not None, "the live stream never finished"

@@ -53,6 +53,7 @@ from .traits import (
     READ_FILE,
     area,
     ask,
+    assert_no_hidden_retry,
     calls_summary,
     requires,
     send,
@@ -199,7 +200,7 @@ async def test_tool_choice_is_sent(
         assert mode not in ("auto", "none"), f"tool_choice {mode} was refused; every provider can"
         return
     _told(tachikoma_harness, sent.tool_choice, "the tool_choice sent")
-    assert sent.tool_choice is not None
+    assert sent.tool_choice is not None, "checked by _told"
     if mode == "none" and not sent.tools:
         return  # sending no tools says "none" too
     assert sent.tool_choice == choice, (
@@ -575,12 +576,17 @@ async def test_a_fractional_retry_after_is_kept(
 ) -> None:
     skip_unless_it_streams(tachikoma_backend, call)
     tachikoma_harness.script_failure(ScriptedFailure(ErrorKind.RATE_LIMIT, retry_after=1.5))
+    before = tachikoma_harness.attempts()
     async with tachikoma_backend as backend:
         send: Callable[[CompletionRequest], Awaitable[Any]] = (
             backend.complete if call == "complete" else backend.complete_stream
         )
-        with anyio.fail_after(10), pytest.raises(RateLimitError) as raised:
+        with anyio.fail_after(10), pytest.raises(BackendError) as raised:
             await send(ask())
+    assert_no_hidden_retry(tachikoma_harness, before)
+    assert isinstance(raised.value, RateLimitError), (
+        f"a 429 must raise RateLimitError, got {type(raised.value).__name__}"
+    )
     assert raised.value.retry_after == 1.5, (
         f"a retry-after of 1.5 s was reported as retry_after={raised.value.retry_after} "
         "(truncated to whole seconds?)"

@@ -141,6 +141,9 @@ class HttpxHarness(ConformanceHarness):
         {"content-type": "text/event-stream"}
     )
     malformed_event: ClassVar[bytes] = b"data: <html>502 Bad Gateway</html>\n\n"
+    requires_pytest_plugins: ClassVar[Mapping[str, str]] = MappingProxyType(
+        {"pytest_httpx": "pytest-httpx>=0.34"}
+    )
 
     def __init__(self, request: pytest.FixtureRequest) -> None:
         super().__init__(request)
