@@ -32,10 +32,12 @@ Examples:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 __all__ = [
     "CAPABILITY_NAMES",
+    "PLUGIN_NAME_PATTERN",
     "CONTRACT_VERSION",
     "MANIFEST_ENTRY_POINT_GROUP",
     "MIN_CONTRACT_VERSION",
@@ -44,6 +46,9 @@ __all__ = [
     "contract_problem",
     "parse_manifest",
 ]
+
+#: What a plugin's (or an endpoint's) name may be.
+PLUGIN_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 #: The newest `Backend` contract this core implements and tests.
 #: 1: the traits of the first conformance suite. 2: stream lifecycle invariants, attempt

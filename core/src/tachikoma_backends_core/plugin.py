@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -40,6 +39,7 @@ from ._validation import ValidatedModel
 from .backend import Backend
 from .errors import BackendError, ConfigurationError, InvalidRequestError, register_secret
 from .managed import ManagedBackend
+from .manifest import PLUGIN_NAME_PATTERN
 from .retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -51,8 +51,6 @@ __all__ = ["BackendPlugin", "EnvVar", "PluginConfig", "distribution_version"]
 #: Set, it puts every backend `BackendPlugin.create` makes behind a quota shared through
 #: this Redis (``redis://host:6379/0``).
 REDIS_URL_ENV_VAR = "TACHIKOMA_REDIS_URL"
-
-PLUGIN_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
 @functools.cache

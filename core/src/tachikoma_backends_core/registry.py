@@ -38,6 +38,7 @@ from .manifest import (
 )
 
 if TYPE_CHECKING:
+    from ._endpoints_file import Endpoint
     from .backend import Backend
     from .plugin import BackendPlugin
 
@@ -196,19 +197,63 @@ class Registry:
         )
 
     def available(self) -> list[PluginInfo]:
-        """Every discovered plugin, sorted by name, without importing any of them."""
+        """Every discovered plugin, sorted by name, without importing any of them: the
+        installed ones and the endpoints declared in the endpoints file."""
+        scanned = self._scan()
         infos = []
-        for name, entry_points in self._scan().items():
+        for name, entry_points in scanned.items():
             if len(entry_points) == 1:
                 infos.append(_info(entry_points[0]))
                 continue
             conflict = self._conflict(name, entry_points)
             infos.extend(replace(_info(ep), error=conflict) for ep in entry_points)
-        return infos
+        infos.extend(self._endpoint_info(endpoint, scanned) for endpoint in self._endpoints())
+        return sorted(infos, key=lambda info: info.name)
 
     def names(self) -> list[str]:
-        """The names of the discovered plugins, sorted."""
-        return list(self._scan())
+        """The names of the discovered plugins and declared endpoints, sorted."""
+        return sorted([*self._scan(), *(endpoint.name for endpoint in self._endpoints())])
+
+    # -- endpoints (see `tachikoma_backends_core.endpoints`) ---------------------------
+
+    def _endpoints(self) -> list[Endpoint]:
+        if self.group != ENTRY_POINT_GROUP:
+            return []  # a registry of another group has no endpoints
+        from ._endpoints_file import read_endpoints
+
+        enabled = self._enabled_names()
+        return [e for e in read_endpoints().values() if enabled is None or e.name in enabled]
+
+    def _endpoint_info(
+        self, endpoint: Endpoint, scanned: dict[str, list[importlib.metadata.EntryPoint]]
+    ) -> PluginInfo:
+        """An endpoint as a plugin: the base plugin's distribution and contract, the
+        endpoint's capabilities; an error if its name or its base plugin is not right."""
+        where = f"[endpoints.{endpoint.name}] in {endpoint.source} ({endpoint.plugin})"
+        base = scanned.get(endpoint.plugin, [])
+        error = None
+        if endpoint.name in scanned:
+            error = PluginLoadError(
+                f"endpoint {endpoint.name!r} ({endpoint.source}) has the name of an installed "
+                "plugin; rename the endpoint",
+                plugin=endpoint.name,
+            )
+        elif len(base) != 1:
+            error = PluginLoadError(
+                f"endpoint {endpoint.name!r} ({endpoint.source}) is served by plugin "
+                f"{endpoint.plugin!r}, which is not installed",
+                plugin=endpoint.name,
+            )
+        if error is not None:
+            return PluginInfo(endpoint.name, None, None, where, error=error)
+        info = _info(base[0])
+        capabilities = endpoint.capabilities
+        if capabilities is None:
+            capabilities = info.manifest.capabilities
+        manifest = PluginManifest(contract=info.manifest.contract, capabilities=capabilities)
+        return PluginInfo(
+            endpoint.name, info.distribution, info.version, where, info.error, manifest
+        )
 
     # -- loading ----------------------------------------------------------------------
 
@@ -231,10 +276,30 @@ class Registry:
 
     def info(self, name: str) -> PluginInfo:
         """The metadata of plugin ``name`` (manifest included), without importing it."""
+        endpoint = self._endpoint(name)
+        if endpoint is not None:
+            return self._endpoint_info(endpoint, self._scan())
         return _info(self._resolve(name))
 
+    def _endpoint(self, name: str) -> Endpoint | None:
+        """The endpoint called ``name``; an installed plugin of that name wins (the
+        endpoint is listed with the clash)."""
+        endpoint = next((e for e in self._endpoints() if e.name == name), None)
+        if endpoint is None or name in self._scan():
+            return None
+        return endpoint
+
     def get(self, name: str) -> BackendPlugin[Any]:
-        """Load (once) and return the plugin called ``name``."""
+        """Load (once) and return the plugin called ``name`` (an endpoint: its base plugin,
+        serving it)."""
+        endpoint = self._endpoint(name)
+        if endpoint is not None:
+            info = self._endpoint_info(endpoint, self._scan())
+            if info.error is not None:
+                raise info.error
+            from .endpoints import EndpointPlugin
+
+            return EndpointPlugin.serving(endpoint, self.get(endpoint.plugin))
         entry_point = self._resolve(name)
         info = _info(entry_point)
         if info.error is not None:

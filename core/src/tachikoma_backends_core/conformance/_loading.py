@@ -6,6 +6,7 @@ import functools
 import importlib
 
 from tachikoma_backends_core import registry
+from tachikoma_backends_core.endpoints import EndpointPlugin
 from tachikoma_backends_core.errors import PluginLoadError
 
 from .harness import ConformanceHarness
@@ -37,4 +38,34 @@ def harness_type(plugin_name: str) -> type[ConformanceHarness]:
             f"plugin {plugin_name!r} harness {plugin.harness!r} is not a ConformanceHarness",
             plugin=plugin_name,
         )
+    if isinstance(plugin, EndpointPlugin):
+        return _serving_the_endpoint(loaded, plugin)
     return loaded
+
+
+def _serving_the_endpoint(
+    harness: type[ConformanceHarness], plugin: EndpointPlugin
+) -> type[ConformanceHarness]:
+    """The base plugin's harness, building its backends through the endpoint (its name,
+    settings and declared capabilities), and going live with the endpoint's key."""
+    if not hasattr(harness, "backend_plugin"):
+        raise PluginLoadError(
+            f"endpoint {plugin.name!r}: the harness {harness.__name__} builds its own "
+            "backends, so it cannot check an endpoint",
+            plugin=plugin.name,
+        )
+    endpoint = plugin.endpoint
+    assert endpoint is not None
+    live_environment = (endpoint.api_key_env,) if endpoint.api_key_env else ()
+    return type(
+        f"{harness.__name__}For_{plugin.name}",
+        (harness,),
+        {
+            "backend_plugin": plugin,
+            "live_settings": {},
+            "live_environment": live_environment,
+            # The endpoint's model is most likely one the base plugin does not know:
+            # its output limit is a guess, which the server enforces, not the plugin.
+            "over_max_output_tokens": "as_asked",
+        },
+    )

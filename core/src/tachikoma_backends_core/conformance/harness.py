@@ -273,7 +273,9 @@ class ConformanceHarness(abc.ABC):
         live_environment: environment variables ``--live`` needs (all must be set).
         over_max_output_tokens: what the backend does with ``max_tokens`` above its
             declared ``max_output_tokens``: ``"reject"`` (``InvalidRequestError`` naming
-            ``max_tokens``, nothing sent) or ``"clamp"`` (sends the declared maximum).
+            ``max_tokens``, nothing sent), ``"clamp"`` (sends the declared maximum), or
+            ``"as_asked"`` (the declared limit is a guess, for a model the plugin does not
+            know: sent unchanged, or refused naming ``max_tokens``; never changed).
         expected_failures: trait name -> why it is expected to fail for this plugin
             (e.g. ``{"test_parallel_tool_calls": "the API has no parallel calls"}``).
             Each becomes a strict xfail with that reason, shown in the summary and the
@@ -291,7 +293,7 @@ class ConformanceHarness(abc.ABC):
 
     supports_live: ClassVar[bool] = False
     live_environment: ClassVar[tuple[str, ...]] = ()
-    over_max_output_tokens: ClassVar[Literal["reject", "clamp"]] = "reject"
+    over_max_output_tokens: ClassVar[Literal["reject", "clamp", "as_asked"]] = "reject"
     expected_failures: ClassVar[Mapping[str, str]] = {}
     finish_reasons: ClassVar[frozenset[FinishReason]] = frozenset(
         {FinishReason.STOP, FinishReason.TOOL_CALLS, FinishReason.LENGTH}

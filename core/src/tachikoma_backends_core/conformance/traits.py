@@ -504,10 +504,24 @@ async def test_max_output_tokens_above_the_declared_limit(
                 f"the refusal must name max_tokens, named {raised.value.field!r}"
             )
             assert tachikoma_harness.sent_requests() == [], "a rejected request is not sent"
-        else:
+        elif tachikoma_harness.over_max_output_tokens == "clamp":
             await backend.complete(ask(max_tokens=limit + 1))
             sent_max = tachikoma_harness.sent_requests()[-1].max_tokens
             assert sent_max == limit, f"clamping must send {limit}, sent {sent_max}"
+        else:  # "as_asked": the limit is a guess; refused naming it, or sent unchanged
+            refusal: InvalidRequestError | None = None
+            try:
+                await backend.complete(ask(max_tokens=limit + 1))
+            except InvalidRequestError as error:
+                refusal = error
+            if refusal is not None:
+                assert refusal.field == "max_tokens", f"a refusal must name max_tokens: {refusal}"
+                return
+            sent_max = tachikoma_harness.sent_requests()[-1].max_tokens
+            assert sent_max == limit + 1, (
+                f"max_tokens={limit + 1} was sent as {sent_max}: a limit the backend only "
+                "guesses must not change the request silently"
+            )
 
 
 # -- live-capable traits ------------------------------------------------------------
