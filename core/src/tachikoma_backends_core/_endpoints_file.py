@@ -17,11 +17,6 @@ from typing import Any
 from .errors import ConfigurationError
 from .manifest import CAPABILITY_NAMES, PLUGIN_NAME_PATTERN
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # the same parser, before it joined the standard library
-    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
-
 __all__ = ["ENDPOINTS_FILE_ENV_VAR", "Endpoint", "endpoints_file", "read_endpoints"]
 
 #: Where the endpoints file is, when not in the user's config directory.
@@ -80,7 +75,12 @@ def read_endpoints() -> dict[str, Endpoint]:
 
 @functools.lru_cache(maxsize=8)
 def _read(path: str, mtime_ns: int, size: int) -> tuple[tuple[str, Endpoint], ...]:
-    # Cached per file version: listing plugins reads it every time.
+    # Cached per file version: listing plugins reads it every time. The parser is
+    # imported only when there is a file to parse.
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # the same parser, before it joined the standard library
+        import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
     try:
         document = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
