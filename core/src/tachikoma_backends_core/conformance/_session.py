@@ -10,11 +10,15 @@
 * gives traits their harness and a backend (retries disabled, no installed hook
   extensions), skipping traits whose capability the plugin does not declare, and
   scripted traits under ``--live``;
+* fails a plugin none of whose traits can run (no harness, a pytest plugin its harness
+  needs missing, a contract this core cannot drive) once, saying why, and deselects the
+  rest of its traits;
 * guards the network while offline traits run: a non-loopback connection fails the trait;
 * with ``--sockets``, collects the socket-mode traits (contract 3) and gives them the
   plugin's bytes (``tachikoma_wire``) to serve over real TCP;
 * ends the run with a plugin x area table and the warnings, and writes the JSON report
-  (``--conformance-report``).
+  (``--conformance-report``); a ``--live`` run in which no live trait ran fails, unless
+  ``--live-allow-skip``.
 """
 
 from __future__ import annotations
@@ -220,17 +224,16 @@ class _Suite:
         """A plugin none of whose traits can run keeps one, which fails saying why."""
         if not self.blockers:
             return
-        kept: set[str] = set()
-        deselected = []
-        for item in list(items):
+        keep, deselected, failing = [], [], set()
+        for item in items:
             plugin = _plugin_of(item)
-            if plugin not in self.blockers:
-                continue
-            if plugin in kept:
-                deselected.append(item)
-                items.remove(item)
-            else:
-                kept.add(plugin)
+            if plugin in self.blockers:
+                if plugin in failing:
+                    deselected.append(item)
+                    continue
+                failing.add(plugin)
+            keep.append(item)
+        items[:] = keep
         if deselected:
             config.hook.pytest_deselected(items=deselected)
 
