@@ -183,3 +183,19 @@ def test_an_endpoint_that_cannot_be_served_is_listed_with_the_reason(endpoints: 
     )
     with pytest.raises(PluginLoadError, match="which is not installed"):
         registry.create("elsewhere")
+
+
+def test_the_suite_says_what_is_wrong_with_the_file(endpoints: Path, tmp_path: Path) -> None:
+    endpoints.write_text("[endpoints.groq]\nmodel = 'x'\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--plugin=groq", "-p", "no:cacheprovider"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
+    assert "[endpoints.groq]: base_url must be an http:// or https:// URL" in result.stderr

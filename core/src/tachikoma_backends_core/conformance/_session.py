@@ -34,7 +34,7 @@ import pytest
 
 from tachikoma_backends_core import registry
 from tachikoma_backends_core.backend import Backend
-from tachikoma_backends_core.errors import PluginLoadError
+from tachikoma_backends_core.errors import ConfigurationError, PluginLoadError
 from tachikoma_backends_core.hooks import Hooks
 from tachikoma_backends_core.managed import ManagedBackend
 from tachikoma_backends_core.registry import PluginInfo
@@ -73,7 +73,10 @@ def activate(
             raise pytest.UsageError(
                 "--sockets counts the sockets a plugin leaves open with psutil: pip install psutil"
             ) from None
-    known = registry.names()
+    try:
+        known = registry.names()
+    except ConfigurationError as error:  # a malformed endpoints file, say
+        raise pytest.UsageError(f"--plugin: {error.message}") from None
     if selection.strip() == "all":
         selected = known
         if not selected:
