@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from .errors import ServerError as ServerError
     from .errors import StreamProtocolError as StreamProtocolError
     from .errors import ToolArgumentError as ToolArgumentError
+    from .health import HealthReport as HealthReport
     from .hooks import Hooks as Hooks
     from .hooks import hookimpl as hookimpl
     from .managed import ManagedBackend as ManagedBackend
@@ -144,6 +145,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["ToolDefinition", "ToolDefinitionBuilder", "ToolParameters"], "tools"),
     **dict.fromkeys(["Clock", "FakeClock", "SystemClock"], "clock"),
     **dict.fromkeys(["ContextConfig", "ContextState", "ContextTracker", "ContextUsage"], "context"),
+    **dict.fromkeys(["HealthReport"], "health"),
     **dict.fromkeys(["Hooks", "hookimpl"], "hooks"),
     **dict.fromkeys(["ManagedBackend"], "managed"),
     **dict.fromkeys(["ModelManager", "ModelSummary", "PullProgress"], "model_management"),

@@ -2,7 +2,8 @@
 
 Applications program against `Backend` only; which provider sits behind it is a
 matter of configuration. The contract is small on purpose: ``info``, ``complete``,
-``complete_stream``, ``health_check`` and ``aclose``.
+``complete_stream``, ``health_check`` and ``aclose``; since contract 4, ``check_health``
+says why a backend is unhealthy (with a default, so older backends still fit).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ._validation import ValidatedModel
 
 if TYPE_CHECKING:
     from .completion import CompletionRequest, CompletionResponse
+    from .health import HealthReport
     from .streaming import CompletionStream
 
 __all__ = ["Backend", "BackendCapabilities", "BackendInfo"]
@@ -79,6 +81,18 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def health_check(self) -> bool:
         """``True`` when the provider answers; ``False`` (never an exception) otherwise."""
+
+    async def check_health(self) -> HealthReport:
+        """`health_check` with its reason: the typed error the probe met, when unhealthy.
+
+        Never raises for provider trouble (cancellation propagates). This default wraps
+        `health_check` and so knows no reason; a backend at contract 4 overrides it (the
+        HTTP kit's ``HttpConnection.health`` returns one) and answers ``health_check``
+        from it, so that the two always agree.
+        """
+        from .health import HealthReport
+
+        return HealthReport.from_bool(await self.health_check())
 
     async def aclose(self) -> None:  # noqa: B027 - a no-op default is the point
         """Release connections and other resources. Safe to call more than once."""

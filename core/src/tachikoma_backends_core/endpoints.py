@@ -39,6 +39,7 @@ from .plugin import BackendPlugin, EnvVar
 
 if TYPE_CHECKING:
     from .completion import CompletionRequest, CompletionResponse
+    from .health import HealthReport
     from .streaming import CompletionStream
 
 __all__ = [
@@ -118,6 +119,9 @@ class _EndpointBackend(Backend):
 
     async def health_check(self) -> bool:
         return await self._inner.health_check()
+
+    async def check_health(self) -> HealthReport:
+        return await self._inner.check_health()
 
     async def aclose(self) -> None:
         await self._inner.aclose()

@@ -191,6 +191,8 @@ class Hooks:
         *,
         attempt: int,
         will_retry: bool,
+        delay: float | None = None,
+        max_attempts: int = 1,
     ) -> None:
         """Run ``tachikoma_error`` hooks (observers only)."""
         arguments = {
@@ -199,6 +201,8 @@ class Hooks:
             "backend": backend,
             "attempt": attempt,
             "will_retry": will_retry,
+            "delay": delay,
+            "max_attempts": max_attempts,
         }
         for impl in self._implementations("tachikoma_error"):
             self._run(impl, arguments)

@@ -79,5 +79,13 @@ def tachikoma_error(
     backend: BackendInfo,
     attempt: int,
     will_retry: bool,
+    delay: float | None,
+    max_attempts: int,
 ) -> None:
-    """Observe each failure: of an attempt (``will_retry`` True) or of the call."""
+    """Observe each failure: of an attempt (``will_retry`` True) or of the call.
+
+    ``attempt`` is the number of the attempt that failed (1 for the first; 0 for the
+    call's final failure), ``delay`` the seconds the retry loop waits before the next
+    attempt (``None`` when it will not retry), and ``max_attempts`` the most attempts
+    the loop makes. Together they say "retrying in 2.0 s (attempt 2 of 3)".
+    """

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from .backend import Backend, BackendInfo
 from .errors import BackendError
+from .health import HealthReport
 from .hooks import Hooks
 from .retry import RetryPolicy
 from .streaming import CompletionStream
@@ -181,6 +182,23 @@ class ManagedBackend(Backend, Generic[B]):
         except Exception:  # the contract says False, never an exception
             return False
 
+    async def check_health(self) -> HealthReport:
+        try:
+            report: object = await self._typed(self.inner.check_health)  # a plugin's, unchecked
+        except BackendError as error:  # the contract says a report, never an exception
+            return HealthReport.failed(error)
+        if isinstance(report, HealthReport):
+            return report
+        name = self.inner.info.name
+        return HealthReport.failed(
+            BackendError(
+                f"the {name!r} backend's check_health returned {type(report).__name__}, not "
+                "a HealthReport (a bug in the plugin)",
+                provider=name,
+                retryable=False,
+            )
+        )
+
     async def aclose(self) -> None:
         await self._typed(self.inner.aclose)
 
@@ -194,15 +212,27 @@ class ManagedBackend(Backend, Generic[B]):
     ) -> T:
         info = self.inner.info
 
+        max_attempts = self.retry_policy.max_attempts
+
         async def report_retry(error: BackendError, number: int, delay: float) -> None:
             if self.hooks:
-                self.hooks.error(request, error, info, attempt=number, will_retry=True)
+                self.hooks.error(
+                    request,
+                    error,
+                    info,
+                    attempt=number,
+                    will_retry=True,
+                    delay=delay,
+                    max_attempts=max_attempts,
+                )
 
         try:
             return await self.retry_policy.call(attempt, on_retry=report_retry)
         except BackendError as error:
             if self.hooks:
-                self.hooks.error(request, error, info, attempt=0, will_retry=False)
+                self.hooks.error(
+                    request, error, info, attempt=0, will_retry=False, max_attempts=max_attempts
+                )
             raise
 
     async def _typed(self, method: Callable[..., Awaitable[T]], *args: Any) -> T:
@@ -259,7 +289,14 @@ class ManagedBackend(Backend, Generic[B]):
                     yield chunk
             except BackendError as error:  # mid-stream: reported, never retried
                 if hooks:
-                    hooks.error(request, error, info, attempt=0, will_retry=False)
+                    hooks.error(
+                        request,
+                        error,
+                        info,
+                        attempt=0,
+                        will_retry=False,
+                        max_attempts=self.retry_policy.max_attempts,
+                    )
                 raise
             if permit is not None:
                 self._learn_success()

@@ -21,7 +21,7 @@ acme = "contract=2; capabilities=streaming,tool_calling"
   claim that does not work; it tries the unclaimed ones too and warns when one works.
 
 Why entry-point metadata: listing plugins already reads it, so the manifest costs no
-import and no file access, and ``tachikoma backends --no-load`` can show it. A plugin
+import and no file access, and ``tachikoma backends`` shows it. A plugin
 without a manifest is taken to implement contract 1, the first one.
 
 Examples:
@@ -54,7 +54,7 @@ PLUGIN_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 #: 1: the traits of the first conformance suite. 2: stream lifecycle invariants, attempt
 #: counting (no hidden retries), capability manifest honesty. 3: socket mode (an HTTP
 #: plugin's bytes over real TCP, with network faults; run with ``--sockets``).
-CONTRACT_VERSION = 3
+CONTRACT_VERSION = 4
 #: The oldest contract this core still drives.
 MIN_CONTRACT_VERSION = 1
 MANIFEST_ENTRY_POINT_GROUP = "tachikoma.manifests"

@@ -89,7 +89,7 @@ def test_the_manifest_declares_the_contract_and_what_the_backend_claims() -> Non
 
     (info,) = [i for i in registry.available() if i.name == "ollama"]
     assert info.distribution == "tachikoma-backend-ollama"
-    assert info.manifest.contract == 3
+    assert info.manifest.contract == 4
     caps = plugin.create(base_url="127.0.0.1:11434").info.capabilities
     claimed = {
         name for name in ("streaming", "tool_calling", "vision", "json_mode") if getattr(caps, name)

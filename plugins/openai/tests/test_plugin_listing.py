@@ -93,7 +93,7 @@ def test_the_manifest_declares_the_contract_and_what_the_backend_claims() -> Non
 
     (info,) = [i for i in registry.available() if i.name == "openai"]
     assert info.distribution == "tachikoma-backend-openai"
-    assert info.manifest.contract == 3
+    assert info.manifest.contract == 4
     caps = plugin.create(api_key="sk-openai-listing-test").info.capabilities
     claimed = {
         name for name in ("streaming", "tool_calling", "vision", "json_mode") if getattr(caps, name)

@@ -234,6 +234,49 @@ async def test_a_cancelled_health_check_is_cancelled(
     )
 
 
+@since(4)
+@area("health")
+async def test_check_health_says_why(
+    tachikoma_harness: ConformanceHarness, tachikoma_backend: Backend
+) -> None:
+    async with tachikoma_backend as backend:
+        report = await backend.check_health()
+        assert report.healthy, f"a healthy provider must give a healthy report, got {report!r}"
+        assert report.error is None, f"a healthy report must carry no error, got {report!r}"
+        tachikoma_harness.script_unhealthy()
+        report = await backend.check_health()
+        assert not report.healthy, "an unhealthy provider must give an unhealthy report"
+        assert isinstance(report.error, BackendError), (
+            "an unhealthy report must carry the typed error the probe met (contract 4): "
+            "the plugin left check_health to the default, which only knows health_check's "
+            "bool; override it (the HTTP kit's HttpConnection.health gives the report)"
+        )
+        healthy = await backend.health_check()
+    assert healthy is False, (
+        f"health_check answered {healthy!r} where check_health reported unhealthy: answer "
+        "health_check from check_health so that the two agree"
+    )
+
+
+@since(4)
+@area("health")
+async def test_a_stalled_health_check_reports_the_timeout(
+    tachikoma_harness: ConformanceHarness,
+) -> None:
+    backend = _backend_with_timeout(tachikoma_harness, TIMEOUT)
+    tachikoma_harness.script_stall(StallPoint.HEALTH_CHECK)
+    async with backend:
+        with anyio.move_on_after(TIMEOUT + MARGIN) as waiting:
+            report = await backend.check_health()
+    assert not waiting.cancelled_caught, (
+        f"a stalled health check was still waiting {TIMEOUT + MARGIN:g} s later with "
+        f"timeout={TIMEOUT:g} configured: check_health ignored the configured timeout"
+    )
+    assert isinstance(report.error, BackendTimeoutError), (
+        f"a stalled health check must report a BackendTimeoutError, got {report!r}"
+    )
+
+
 @since(3)
 @area("streaming")
 async def test_a_plain_call_cancelled_mid_body_closes_its_response(

@@ -53,6 +53,7 @@ from tachikoma_backends_core.errors import (
     NetworkError,
     ServerError,
 )
+from tachikoma_backends_core.health import HealthReport
 from tachikoma_backends_core.streaming import CompletionStream
 
 from ._body import ACCEPT_ENCODING, DecodedBody, read_to_the_end
@@ -236,19 +237,25 @@ class HttpConnection:
         response = await self._open(method, path, json=json, params=params)
         return HttpEvents(response, parser, self)
 
+    async def health(self, path: str, *, params: Mapping[str, Any] | None = None) -> HealthReport:
+        """Whether ``GET path`` answers 2xx, and if not, the typed error it met.
+
+        The error is the one a call would meet (the provider's mapping of the answer, or
+        the network failure or timeout), so a health report names a bad key, an
+        overloaded provider or a refused connection. Never raises for provider trouble;
+        cancellation propagates.
+        """
+        try:
+            response = await self._open("GET", path, json=None, params=params)
+        except BackendError as error:
+            return HealthReport.failed(error)
+        with anyio.move_on_after(_RELEASE_TIMEOUT_SECONDS, shield=True):
+            await self._release(response, None)  # the status is the answer, not the body
+        return HealthReport.ok()
+
     async def is_healthy(self, path: str, *, params: Mapping[str, Any] | None = None) -> bool:
         """``GET path`` answers 2xx. ``False`` on any trouble; cancellation propagates."""
-        if self._closed:
-            return False
-        try:
-            response = await self.client.send(
-                self.client.build_request("GET", path, params=params), stream=True
-            )
-        except Exception:  # never raise for provider trouble
-            return False
-        with anyio.move_on_after(_RELEASE_TIMEOUT_SECONDS, shield=True):
-            await response.aclose()  # the status is the answer; the body is not needed
-        return response.is_success
+        return (await self.health(path, params=params)).healthy
 
     async def aclose(self) -> None:
         """Close the client, its connections and the responses still open; idempotent.

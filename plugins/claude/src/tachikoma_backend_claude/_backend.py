@@ -15,6 +15,7 @@ import httpx
 
 from tachikoma_backends_core.backend import Backend, BackendCapabilities, BackendInfo
 from tachikoma_backends_core.completion import CompletionRequest, CompletionResponse
+from tachikoma_backends_core.health import HealthReport
 from tachikoma_backends_core.http import HttpConnection
 from tachikoma_backends_core.plugin import distribution_version
 from tachikoma_backends_core.streaming import CompletionStream
@@ -107,9 +108,12 @@ class ClaudeBackend(Backend):
             "POST", MESSAGES_PATH, json=body, decoder=ClaudeStreamDecoder(), model=model
         )
 
+    async def check_health(self) -> HealthReport:
+        """``GET /v1/models``: ok on a 2xx answer, else the typed error it met."""
+        return await self._http.health(MODELS_PATH, params={"limit": 1})
+
     async def health_check(self) -> bool:
-        """``GET /v1/models``: ``True`` on a 2xx answer, ``False`` on any trouble."""
-        return await self._http.is_healthy(MODELS_PATH, params={"limit": 1})
+        return (await self.check_health()).healthy
 
     async def aclose(self) -> None:
         await self._http.aclose()

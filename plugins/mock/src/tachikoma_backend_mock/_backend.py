@@ -31,6 +31,7 @@ from tachikoma_backends_core import (
     CompletionResponse,
     CompletionStream,
     FinishReason,
+    HealthReport,
     ImagePart,
     InvalidRequestError,
     ModelNotFoundError,
@@ -337,14 +338,19 @@ class MockBackend(Backend):
             raise _fresh_copy(response.stream_error)
         # A silent break just ends here; CompletionStream reports the missing finish.
 
-    async def health_check(self) -> bool:
+    async def check_health(self) -> HealthReport:
+        """Unhealthy with the failure `set_failure` set, or the timeout of a stalled check."""
         if self._health_stalled:
             try:
                 await self._stall()
-            except BackendTimeoutError:
-                return False
+            except BackendTimeoutError as error:
+                return HealthReport.failed(error)
         with self._lock:
-            return self._failure is None
+            failure = self._failure
+        return HealthReport.ok() if failure is None else HealthReport.failed(_fresh_copy(failure))
+
+    async def health_check(self) -> bool:
+        return (await self.check_health()).healthy
 
     async def aclose(self) -> None:
         self._closed = True

@@ -23,6 +23,7 @@ from tachikoma_backends_core.errors import (
     NetworkError,
     ServerError,
 )
+from tachikoma_backends_core.health import HealthReport
 from tachikoma_backends_core.http import HttpConnection, NDJSONParser
 from tachikoma_backends_core.model_management import ModelSummary, PullProgress
 from tachikoma_backends_core.plugin import distribution_version
@@ -200,9 +201,12 @@ class OllamaBackend(Backend):
             "POST", CHAT_PATH, json=body, decoder=OllamaStreamDecoder(), model=body["model"]
         )
 
+    async def check_health(self) -> HealthReport:
+        """``GET /api/version``: ok when the server answers, else the typed error it met."""
+        return await self._http.health("/api/version")
+
     async def health_check(self) -> bool:
-        """``GET /api/version``: ``True`` when the server answers, ``False`` otherwise."""
-        return await self._http.is_healthy("/api/version")
+        return (await self.check_health()).healthy
 
     async def aclose(self) -> None:
         """Close the client, and stop the ``ollama serve`` this backend started, if any."""

@@ -13,6 +13,7 @@ import httpx
 
 from tachikoma_backends_core.backend import Backend, BackendCapabilities, BackendInfo
 from tachikoma_backends_core.completion import CompletionRequest, CompletionResponse
+from tachikoma_backends_core.health import HealthReport
 from tachikoma_backends_core.http import HttpConnection
 from tachikoma_backends_core.plugin import distribution_version
 from tachikoma_backends_core.streaming import CompletionStream
@@ -111,9 +112,12 @@ class OpenAIBackend(Backend):
             model=body["model"],
         )
 
+    async def check_health(self) -> HealthReport:
+        """``GET /models``: ok on a 2xx answer, else the typed error it met."""
+        return await self._http.health(self._endpoint.models_path, params=self._endpoint.params)
+
     async def health_check(self) -> bool:
-        """``GET /models``: ``True`` on a 2xx answer, ``False`` on any trouble."""
-        return await self._http.is_healthy(self._endpoint.models_path, params=self._endpoint.params)
+        return (await self.check_health()).healthy
 
     async def aclose(self) -> None:
         await self._http.aclose()
