@@ -29,8 +29,8 @@ import pytest
 
 from tachikoma_backend_ollama._scripting import ndjson_bytes, pull_lines
 from tachikoma_backends_core import PullProgress
-from tachikoma_backends_core._pull_progress import show_pull
 from tachikoma_backends_core.cli import main
+from tachikoma_backends_core.cli._pull_progress import show_pull
 
 pytestmark = pytest.mark.anyio
 

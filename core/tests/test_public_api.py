@@ -84,7 +84,11 @@ def _modules_after(code: str) -> set[str]:
 
 LISTING_CLI = (
     "import io; from tachikoma_backends_core.cli import main; "
-    "assert main(['backends', '--no-load'], out=io.StringIO()) == 0"
+    "assert main(['backends'], out=io.StringIO()) == 0"
+)
+LISTING_CLI_JSON = (
+    "import io; from tachikoma_backends_core.cli import main; "
+    "assert main(['backends', '--json'], out=io.StringIO()) == 0"
 )
 HEAVY = {
     "pydantic",
@@ -94,6 +98,9 @@ HEAVY = {
     "tachikoma_backends_core.http",
     "tachikoma_backend_mock",
     "tachikoma_backend_claude",
+    "tachikoma_backend_openai",
+    "tachikoma_backend_ollama",
+    "anyio",
 }
 
 
@@ -104,8 +111,9 @@ HEAVY = {
         "from tachikoma_backends_core import registry; registry.available()",
         "from tachikoma_backends_core import BackendError, PluginLoadError",
         LISTING_CLI,
+        LISTING_CLI_JSON,
     ],
-    ids=["import", "registry-available", "errors", "backends-no-load"],
+    ids=["import", "registry-available", "errors", "cli-backends", "cli-backends-json"],
 )
 def test_importing_and_listing_do_not_load_heavy_dependencies(code: str) -> None:
     # Neither httpx nor the HTTP kit: they load when an HTTP backend is created.

@@ -73,6 +73,9 @@ class PluginInfo:
     entry_point: str
     error: PluginLoadError | None = None
     manifest: PluginManifest = field(default_factory=PluginManifest)
+    #: One line saying what it is: the distribution's summary (its pyproject
+    #: ``description``), or an endpoint's ``description``; ``None`` when there is none.
+    description: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -95,6 +98,7 @@ def _info(entry_point: importlib.metadata.EntryPoint) -> PluginInfo:
         entry_point=entry_point.value,
         error=error,
         manifest=manifest,
+        description=None if dist is None else (dist.metadata["Summary"] or None),
     )
 
 
@@ -245,14 +249,21 @@ class Registry:
                 plugin=endpoint.name,
             )
         if error is not None:
-            return PluginInfo(endpoint.name, None, None, where, error=error)
+            description = endpoint.description or None
+            return PluginInfo(endpoint.name, None, None, where, error, description=description)
         info = _info(base[0])
         capabilities = endpoint.capabilities
         if capabilities is None:
             capabilities = info.manifest.capabilities
         manifest = PluginManifest(contract=info.manifest.contract, capabilities=capabilities)
         return PluginInfo(
-            endpoint.name, info.distribution, info.version, where, info.error, manifest
+            endpoint.name,
+            info.distribution,
+            info.version,
+            where,
+            info.error,
+            manifest,
+            endpoint.description or f"{endpoint.base_url} through {endpoint.plugin}",
         )
 
     # -- loading ----------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .model_management import PullProgress
+from tachikoma_backends_core.model_management import PullProgress
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
