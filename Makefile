@@ -6,8 +6,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SOURCES := core/src plugins/mock/src plugins/claude/src plugins/openai/src plugins/ollama/src
+DIST   ?= dist
 
-.PHONY: setup demo test pytest lint format typecheck docs bench lock clean redis-server
+.PHONY: setup demo test pytest lint format typecheck docs bench dist lock clean redis-server
 
 setup: $(STAMP)
 
@@ -55,10 +56,14 @@ docs: setup
 bench: setup
 	@for script in benchmarks/[!_]*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
+# A wheel and an sdist of every distribution into $(DIST)/, checked by `twine check --strict`.
+dist: setup
+	$(BIN)/python scripts/build_dists.py --out-dir $(DIST)
+
 # Re-pin the development environment (needs uv: `pip install uv`).
 lock:
 	uv pip compile requirements/dev.in -o requirements/dev.lock --universal \
 		--python-version 3.10 --no-header --annotation-style line
 
 clean:
-	rm -rf $(VENV) build site .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) build dist site .mypy_cache .ruff_cache .pytest_cache .hypothesis
