@@ -7,6 +7,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SOURCES := core/src plugins/mock/src plugins/claude/src plugins/openai/src plugins/ollama/src
 DIST   ?= dist
+# pip's own progress (each package collected, bars on a terminal) while setup installs;
+# under CI (CI=true) only its errors, as the log is read after the fact.
+PIP_PROGRESS := $(if $(CI),--quiet,--progress-bar on)
 
 .PHONY: setup demo test pytest lint format typecheck docs bench dist lock clean redis-server
 
@@ -14,8 +17,9 @@ setup: $(STAMP)
 
 $(STAMP): requirements/dev.lock core/pyproject.toml plugins/mock/pyproject.toml \
 		plugins/claude/pyproject.toml plugins/openai/pyproject.toml plugins/ollama/pyproject.toml
+	@echo "installing the development environment into $(VENV) (about a minute on a fresh machine)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/dev.lock
+	$(BIN)/python -m pip install $(PIP_PROGRESS) --disable-pip-version-check -r requirements/dev.lock
 	touch $(STAMP)
 
 demo: setup
