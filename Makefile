@@ -6,15 +6,20 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SOURCES := core/src plugins/mock/src plugins/claude/src plugins/openai/src plugins/ollama/src
+DIST   ?= dist
+# pip's own progress (each package collected, bars on a terminal) while setup installs;
+# under CI (CI=true) only its errors, as the log is read after the fact.
+PIP_PROGRESS := $(if $(CI),--quiet,--progress-bar on)
 
-.PHONY: setup demo test pytest lint format typecheck docs bench lock clean redis-server
+.PHONY: setup demo test pytest lint format typecheck docs bench dist lock clean redis-server
 
 setup: $(STAMP)
 
 $(STAMP): requirements/dev.lock core/pyproject.toml plugins/mock/pyproject.toml \
 		plugins/claude/pyproject.toml plugins/openai/pyproject.toml plugins/ollama/pyproject.toml
+	@echo "installing the development environment into $(VENV) (about a minute on a fresh machine)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/dev.lock
+	$(BIN)/python -m pip install $(PIP_PROGRESS) --disable-pip-version-check -r requirements/dev.lock
 	touch $(STAMP)
 
 demo: setup
@@ -55,10 +60,14 @@ docs: setup
 bench: setup
 	@for script in benchmarks/[!_]*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
+# A wheel and an sdist of every distribution into $(DIST)/, checked by `twine check --strict`.
+dist: setup
+	$(BIN)/python scripts/build_dists.py --out-dir $(DIST)
+
 # Re-pin the development environment (needs uv: `pip install uv`).
 lock:
 	uv pip compile requirements/dev.in -o requirements/dev.lock --universal \
 		--python-version 3.10 --no-header --annotation-style line
 
 clean:
-	rm -rf $(VENV) build site .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) build dist site .mypy_cache .ruff_cache .pytest_cache .hypothesis
