@@ -262,7 +262,7 @@ def test_installing_the_claude_plugin_pulls_core_and_is_listed(
     python, workdir = claude_venv
     result = _ok(_run([python, "-c", WITH_CLAUDE], cwd=workdir))
 
-    assert "available: [('claude', 'tachikoma-backend-claude', '0.1.0', 3)]" in result.stdout, (
+    assert "available: [('claude', 'tachikoma-backend-claude', '0.1.0', 4)]" in result.stdout, (
         _show(result)
     )
     assert "listed without import" in result.stdout
@@ -316,7 +316,7 @@ def test_installing_the_openai_plugin_pulls_core_and_is_listed(
     python, workdir = openai_venv
     result = _ok(_run([python, "-c", WITH_OPENAI], cwd=workdir))
 
-    assert "available: [('openai', 'tachikoma-backend-openai', '0.1.0', 3)]" in result.stdout, (
+    assert "available: [('openai', 'tachikoma-backend-openai', '0.1.0', 4)]" in result.stdout, (
         _show(result)
     )
     assert "listed without import" in result.stdout
@@ -378,7 +378,7 @@ def test_installing_the_ollama_plugin_pulls_core_and_rich_and_is_listed(
     python, workdir = ollama_venv
     result = _ok(_run([python, "-c", WITH_OLLAMA], cwd=workdir))
 
-    assert "available: [('ollama', 'tachikoma-backend-ollama', '0.1.0', 3)]" in result.stdout, (
+    assert "available: [('ollama', 'tachikoma-backend-ollama', '0.1.0', 4)]" in result.stdout, (
         _show(result)
     )
     assert "claims: ['json_mode', 'streaming', 'tool_calling']" in result.stdout, _show(result)

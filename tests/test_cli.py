@@ -104,6 +104,16 @@ def test_usage_errors_name_the_subcommand_and_exit_2(argv: list[str], message: s
     assert message in err
 
 
+def test_an_unknown_command_and_no_command_are_usage_errors() -> None:
+    code, out, err = run("nope")
+    assert (code, out) == (2, "")
+    assert err.endswith("Error: No such command 'nope'.\n"), err
+    code, _, err = run()
+    assert code == 2
+    assert err.startswith("Usage: tachikoma [OPTIONS] COMMAND [ARGS]..."), err
+    assert "  health " in err  # the commands are listed
+
+
 def test_an_empty_prompt_on_stdin_is_refused() -> None:
     code, _, err = run("complete", "-b", "mock", "-", stdin="\n")
     assert code == 2

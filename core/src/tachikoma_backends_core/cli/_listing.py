@@ -124,7 +124,10 @@ def list_backends(terminal: Terminal, *, check: bool, as_json: bool) -> int:
         listing = [_as_json(info, checks.get(info.name)) for info in infos]
         terminal.print(json.dumps(listing, indent=2))
     elif not infos:
-        terminal.print("no backend plugins installed (pip install tachikoma-backend-<name>)")
+        terminal.print(
+            "no backend plugins installed (from a clone: pip install ./plugins/<name>; once "
+            "published: pip install tachikoma-backend-<name>)"
+        )
     else:
         for info in infos:
             for line in _as_text(info, checks.get(info.name)):
