@@ -1,5 +1,5 @@
 """The ``tachikoma`` command: list plugins, stream a completion, check health, manage
-models, run the suite.
+models, run the suite, generate a new plugin.
 
 Every failure prints one line (``tachikoma: error: ...``) and exits non-zero; secrets
 never reach the terminal because errors are redacted and configs are never printed.
@@ -185,6 +185,21 @@ def _cmd_conformance(args: argparse.Namespace) -> int:
         return subprocess.call([sys.executable, "-m", "pytest", *argv, *extra])
 
 
+def _cmd_new_plugin(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Generate a plugin distribution; the work is the scaffold module's."""
+    from pathlib import Path
+
+    from .scaffold import ScaffoldError, new_plugin, next_steps
+
+    try:
+        target = new_plugin(args.name, style=args.style, directory=Path(args.directory))
+    except ScaffoldError as error:
+        print(f"tachikoma: error: {error}", file=err)
+        return EXIT_FAILURE if error.field == "directory" else EXIT_USAGE
+    print(next_steps(args.name, target), file=out)
+    return EXIT_OK
+
+
 def _option_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-o", "--option", action="append", default=[], metavar="KEY=VALUE",
@@ -238,6 +253,18 @@ def _parser() -> argparse.ArgumentParser:
     conformance.add_argument(
         "pytest_args", nargs=argparse.REMAINDER, help="further pytest arguments (after --)"
     )
+
+    from .scaffold import DEFAULT_STYLE, STYLES
+
+    new = commands.add_parser("new-plugin", help="generate a provider plugin distribution")
+    new.add_argument("name", help="the plugin's name, e.g. acme (lowercase, digits, - and _)")
+    new.add_argument(
+        "--style", choices=list(STYLES), default=DEFAULT_STYLE,
+        help=f"the shape of the provider's API (default: {DEFAULT_STYLE})",
+    )  # fmt: skip
+    new.add_argument(
+        "--directory", default=".", help="where to create tachikoma-backend-NAME (default: .)"
+    )
     return parser
 
 
@@ -253,6 +280,8 @@ def main(
             return _cmd_backends(args, out)
         if args.command == "conformance":
             return _cmd_conformance(args)
+        if args.command == "new-plugin":
+            return _cmd_new_plugin(args, out, err)
         import anyio  # not at the top: `backends --no-load` and `conformance` need none of it
 
         if args.command == "complete":
