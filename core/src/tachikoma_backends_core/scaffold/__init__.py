@@ -1,7 +1,7 @@
 """``tachikoma new-plugin``: a provider plugin distribution that starts green.
 
-`new_plugin` writes a complete, installable ``tachikoma-backend-NAME`` on core's
-[HTTP kit](../http/__init__.py): both entry points and the manifest, the src layout
+`new_plugin` writes a complete, installable ``tachikoma-backend-NAME`` on core's HTTP
+kit (`tachikoma_backends_core.http`): both entry points and the manifest, the src layout
 (config and factory, wire module, backend, a tool-capable conformance harness), offline
 tests, a README and a CI workflow running ``pytest --plugin=NAME``. As generated, it
 passes the whole conformance suite at the current contract and its own tests; the
