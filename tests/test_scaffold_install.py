@@ -5,8 +5,9 @@ For each style, the real ``tachikoma`` console script of a scratch virtual envir
 generates ``tachikoma-backend-acme`` in a temporary directory; the result is installed
 with its ``[conformance]`` extra into that environment, and then, unchanged:
 
-* ``pytest --plugin=acme`` runs the whole conformance suite at the current contract
-  and passes, with the counts of a tool-capable streaming plugin (not "no tests ran");
+* ``pytest --plugin=acme --sockets`` runs the whole conformance suite at the current
+  contract, socket mode included, and passes, with the counts of a tool-capable
+  streaming plugin (not "no tests ran");
 * the plugin's own tests pass;
 * mypy --strict (the development environment's) finds nothing in it (ruff: test_scaffold.py).
 
@@ -46,7 +47,8 @@ EXPECTED_SKIPS = {
 
 
 class Scratch:
-    """A virtual environment with core (from this checkout), pytest-httpx and hatchling."""
+    """A virtual environment with core (from this checkout), pytest-httpx, psutil (for
+    --sockets) and hatchling (to build the plugins without build isolation)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -82,7 +84,13 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Scratch:
     scratch = Scratch(root)
     pip = (scratch.bin / "pip", "install", "--quiet", "--disable-pip-version-check")
     scratch.run(
-        *pip, REPO / "core", "pytest-httpx>=0.34", "hatchling", cwd=root, timeout=PIP_TIMEOUT
+        *pip,
+        REPO / "core",
+        "pytest-httpx>=0.34",
+        "psutil",
+        "hatchling",
+        cwd=root,
+        timeout=PIP_TIMEOUT,
     )
     return scratch
 
@@ -116,6 +124,7 @@ def test_a_new_plugin_passes_the_suite_as_generated(scratch: Scratch, style: str
     suite = scratch.call(
         scratch.bin / "pytest",
         "--plugin=acme",
+        "--sockets",
         "-q",
         "-p",
         "no:cacheprovider",
@@ -126,7 +135,7 @@ def test_a_new_plugin_passes_the_suite_as_generated(scratch: Scratch, style: str
     summary = re.search(r"^(\d+) passed, (\d+) skipped in ", suite.stdout, re.MULTILINE)
     assert summary is not None, suite.stdout
     passed, skipped = int(summary[1]), int(summary[2])
-    assert passed >= 90, suite.stdout
+    assert passed >= 150, suite.stdout
     assert skipped == 8, suite.stdout
     (entry,) = json.loads(report_path.read_text())["plugins"]
     assert entry["contract"] == CONTRACT_VERSION
@@ -135,8 +144,9 @@ def test_a_new_plugin_passes_the_suite_as_generated(scratch: Scratch, style: str
     skips = [record for record in entry["traits"] if record["outcome"] == "skipped"]
     for record in skips:
         assert record["trait"] in EXPECTED_SKIPS, record
-    tools = {r["trait"] for r in entry["traits"] if r["outcome"] == "passed"}
-    assert {"test_streamed_tool_call_arguments_reassemble", "test_tool_choice_is_sent"} <= tools
+    ran = {r["trait"] for r in entry["traits"] if r["outcome"] == "passed"}
+    assert {"test_streamed_tool_call_arguments_reassemble", "test_tool_choice_is_sent"} <= ran
+    assert "test_fault_over_a_real_socket" in ran
 
     # Its own tests, including a streamed tool call.
     own = scratch.run(scratch.bin / "pytest", "-q", "-p", "no:cacheprovider", "tests", cwd=plugin)
