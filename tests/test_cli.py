@@ -25,7 +25,7 @@ from tachikoma_backends_core.hooks import default_hooks, hookimpl
 from tachikoma_backends_core.http.wire_server import HOLD, WireServer, closed_port_url, response
 
 TACHIKOMA = Path(sys.executable).with_name("tachikoma")
-COMMANDS = ["backends", "complete", "health", "models", "pull", "conformance"]
+COMMANDS = ["backends", "complete", "health", "models", "pull", "conformance", "new-plugin"]
 KEY = "sk-ant-cli-test-0000000000"
 JSON = {"content-type": "application/json"}
 

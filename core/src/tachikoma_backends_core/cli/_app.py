@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from ._terminal import Terminal
+from ._terminal import EXIT_FAILURE, EXIT_OK, Terminal
 
 __all__ = ["tachikoma"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+#: `tachikoma_backends_core.scaffold.STYLES`, named here so that listing plugins does not
+#: import the scaffold (a test keeps the two the same).
+SCAFFOLD_STYLES = ("openai-sse", "sse", "ndjson")
 
 
 def _run(coroutine: Callable[..., Coroutine[Any, Any, int]], *args: Any, **kwargs: Any) -> int:
@@ -187,3 +191,36 @@ def conformance(plugin: str, live: bool, pytest_args: tuple[str, ...]) -> int:
     from ._conformance import run_suite
 
     return run_suite(plugin, live=live, pytest_args=list(pytest_args))
+
+
+@tachikoma.command("new-plugin")
+@click.argument("name")
+@click.option(
+    "--style", type=click.Choice(SCAFFOLD_STYLES), default=SCAFFOLD_STYLES[0],
+    show_default=True,
+    help="The shape of the provider's API: OpenAI-compatible SSE, SSE with named events, "
+    "or one JSON object per line.",
+)  # fmt: skip
+@click.option(
+    "--directory", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+    help="Where to create tachikoma-backend-NAME (default: the current directory).",
+)  # fmt: skip
+@click.pass_obj
+def new_plugin(terminal: Terminal, name: str, style: str, directory: Path) -> int:
+    """Generate a provider plugin distribution that passes the conformance suite.
+
+    NAME is the plugin's name (lowercase letters, digits, '-' and '_'): the
+    distribution is tachikoma-backend-NAME, on core's HTTP kit, with a tool-capable
+    harness, tests, a README and a CI workflow. Nothing is ever overwritten.
+    """
+    from tachikoma_backends_core.scaffold import ScaffoldError, new_plugin, next_steps
+
+    try:
+        target = new_plugin(name, style=style, directory=directory)
+    except ScaffoldError as error:
+        if error.field == "name":
+            raise click.BadParameter(str(error), param_hint="NAME") from None
+        terminal.fail(str(error))  # the target exists: nothing written, nothing lost
+        return EXIT_FAILURE
+    terminal.print(next_steps(name, target))
+    return EXIT_OK
