@@ -262,12 +262,21 @@ def test_failures_print_one_line_and_exit_1(argv: list[str], message: str) -> No
     assert message in err
 
 
-def test_a_status_line_shows_on_a_terminal_until_the_first_token() -> None:
+def test_a_status_line_shows_on_a_terminal_until_the_first_token(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TERM", "xterm")
     err = TerminalErr()
     code, out, shown = run("complete", "-b", "mock", "-o", "chunk_delay=0.3", "Hi", err=err)
     assert (code, out) == (0, "Mock response\n")  # stdout never sees the status line
     assert "waiting for mock" in shown
     assert shown.endswith("\r\x1b[2K"), "the status line must be erased"
+
+
+def test_no_status_line_on_a_dumb_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TERM", "dumb")
+    code, out, err = run("complete", "-b", "mock", "-o", "chunk_delay=0.3", "Hi", err=TerminalErr())
+    assert (code, out, err) == (0, "Mock response\n", "")
 
 
 def test_no_status_line_when_stderr_is_not_a_terminal() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -30,9 +31,9 @@ class Terminal:
 
     @property
     def animated(self) -> bool:
-        """Whether ``err`` is a terminal, where a status line may redraw itself."""
+        """Whether ``err`` is a terminal that can redraw a line (not ``TERM=dumb``)."""
         isatty = getattr(self.err, "isatty", None)
-        return bool(isatty and isatty())
+        return bool(isatty and isatty()) and os.environ.get("TERM") != "dumb"
 
     def print(self, text: str = "") -> None:
         print(text, file=self.out)
