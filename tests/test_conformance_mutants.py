@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.timeout(900)
 
 CLAUDE = Path(tachikoma_backend_claude.__file__).parent
-MANIFEST = "contract=3; capabilities=streaming,tool_calling,vision"
+MANIFEST = "contract=4; capabilities=streaming,tool_calling,vision"
 
 _CLIENT_STREAM = """\
         client = self._http.client
@@ -315,17 +315,33 @@ MUTANTS = [
         '            config.model_copy(update={"timeout": 600.0, "read_timeout": None}),\n',
         "test_the_configured_timeout_ends_a_stalled_call",
         "the configured timeout was ignored",
+        alone=False,  # a stalled health check outlasts the timeout the same way
     ),
     _one(
         "health_swallows_cancellation",
         BACKEND,
-        '        return await self._http.is_healthy(MODELS_PATH, params={"limit": 1})\n',
+        "        return (await self.check_health()).healthy\n",
         "        try:\n"
-        '            return await self._http.is_healthy(MODELS_PATH, params={"limit": 1})\n'
+        "            return (await self.check_health()).healthy\n"
         "        except BaseException:\n"
         "            return False\n",
         "test_a_cancelled_health_check_is_cancelled",
         "health_check swallowed the cancellation",
+    ),
+    _one(
+        "health_without_reason",
+        BACKEND,
+        "    async def check_health(self) -> HealthReport:\n"
+        '        """``GET /v1/models``: ok on a 2xx answer, else the typed error it met."""\n'
+        '        return await self._http.health(MODELS_PATH, params={"limit": 1})\n'
+        "\n"
+        "    async def health_check(self) -> bool:\n"
+        "        return (await self.check_health()).healthy\n",
+        "    async def health_check(self) -> bool:\n"
+        '        return await self._http.is_healthy(MODELS_PATH, params={"limit": 1})\n',
+        "test_check_health_says_why",
+        "an unhealthy report must carry the typed error the probe met",
+        alone=False,  # the stalled probe's report has no error to name the timeout either
     ),
     _one(
         "plain_response_leak",
