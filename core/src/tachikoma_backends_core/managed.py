@@ -25,6 +25,7 @@ Examples:
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
@@ -171,9 +172,11 @@ class ManagedBackend(Backend, Generic[B]):
 
         upstream = await self._with_retries(request, attempt)
         permit = holder[-1]
-        if permit is None and not self.hooks:
-            return upstream  # nothing to add per chunk: hand the provider's stream over
-        return self._managed_stream(request, upstream, permit, info)
+        if self.hooks or (permit is not None and upstream.closed):
+            return self._managed_stream(request, upstream, permit, info)
+        if permit is not None:  # settled when the stream closes: nothing to do per chunk
+            upstream.add_on_close(functools.partial(self._settle, upstream, permit))
+        return upstream  # hand the provider's stream over
 
     async def health_check(self) -> bool:
         try:
@@ -239,6 +242,17 @@ class ManagedBackend(Backend, Generic[B]):
         if self._adaptive is not None:
             self._adaptive.record_success()
 
+    async def _settle(self, stream: CompletionStream, permit: PermitLike) -> None:
+        """A closed stream's permit: its usage recorded, the success learnt, released."""
+        try:
+            usage = stream.reported_usage
+            if usage is not None:
+                permit.record_usage(usage.total_tokens)
+            if stream.exhausted:
+                self._learn_success()
+        finally:
+            permit.release()
+
     def _managed_stream(
         self,
         request: CompletionRequest,
@@ -247,13 +261,13 @@ class ManagedBackend(Backend, Generic[B]):
         info: BackendInfo,
     ) -> CompletionStream:
         hooks = self.hooks
-        chunk_hooks = hooks.has_chunk_hooks
+        amend = hooks.chunk_caller(request, info)  # resolved once for the whole stream
 
         async def chunks() -> AsyncIterator[CompletionChunk]:
             try:
                 async for chunk in upstream:
-                    if chunk_hooks:
-                        chunk = hooks.chunk(request, chunk, info)
+                    if amend is not None:
+                        chunk = amend(chunk)
                     if chunk.usage is not None and permit is not None:
                         permit.record_usage(chunk.usage.total_tokens)
                     yield chunk

@@ -167,6 +167,7 @@ class CompletionStream:
         "_accumulator",
         "_chunks",
         "_closed",
+        "_exhausted",
         "_on_close",
         "_usage_so_far",
         "_warned_no_usage",
@@ -196,6 +197,7 @@ class CompletionStream:
         self._usage_so_far = usage_so_far
         self._warned_no_usage = False
         self._closed = False
+        self._exhausted = False
         self._accumulator = StreamAccumulator(model, provider)
 
     @classmethod
@@ -220,6 +222,36 @@ class CompletionStream:
         return self._closed
 
     @property
+    def exhausted(self) -> bool:
+        """Whether the stream was read to its end, its finish included, without failing."""
+        return self._exhausted
+
+    @property
+    def reported_usage(self) -> Usage | None:
+        """The usage a chunk carried (the final one's), ``None`` before; unlike `usage`,
+        never what the provider reported before it."""
+        return self._accumulator.usage
+
+    def add_on_close(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Also await ``callback`` when the stream closes, after what closes it already.
+
+        For a wrapper with nothing to do per chunk (release a permit, say): it adds no
+        cost to each chunk, as a stream over this one would. Refused once closed.
+        """
+        if self._closed:
+            raise RuntimeError("the stream is already closed")
+        first = self._on_close
+
+        async def then() -> None:
+            try:
+                if first is not None:
+                    await first()
+            finally:
+                await callback()
+
+        self._on_close = then
+
+    @property
     def usage(self) -> Usage | None:
         """The final usage once it arrived; before that, what the provider reported so far."""
         if self._accumulator.usage is not None:
@@ -235,8 +267,9 @@ class CompletionStream:
         try:
             chunk = await self._chunks.__anext__()
         except StopAsyncIteration:
+            self._exhausted = self._accumulator.finish_reason is not None
             await self.aclose()
-            if self._accumulator.finish_reason is None:
+            if not self._exhausted:
                 raise StreamProtocolError(
                     "the stream ended before the provider finished it (no finish reason)",
                     provider=self._accumulator.provider,
