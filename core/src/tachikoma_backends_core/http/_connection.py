@@ -301,13 +301,6 @@ class HttpConnection:
         """Send the request; a non-2xx answer raises the provider's error for it."""
         self._ensure_open()
         content = None if json is None else encode_json_body(json, provider=self.provider)
-        request = self.client.build_request(
-            method,
-            path,
-            content=content,
-            params=params,
-            headers=None if content is None else _JSON_HEADERS,
-        )
         sending = anyio.CancelScope()  # aclose() cancels it: the call ends now, typed
         self._sending.add(sending)
         gate, entered, response = self._gate, False, None
@@ -316,6 +309,14 @@ class HttpConnection:
                 if gate is not None:
                     await gate.enter()
                     entered = True
+                # Built once admitted: a call waiting its turn holds no httpx objects.
+                request = self.client.build_request(
+                    method,
+                    path,
+                    content=content,
+                    params=params,
+                    headers=None if content is None else _JSON_HEADERS,
+                )
                 response = await self.client.send(request, stream=True)
         except httpx.HTTPError as exc:
             raise self.transport_error(exc, f"calling {self.label}") from exc
