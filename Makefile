@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SOURCES := core/src plugins/mock/src plugins/claude/src plugins/openai/src plugins/ollama/src
 
-.PHONY: setup demo test pytest lint format typecheck docs bench lock clean redis-server
+.PHONY: setup demo test pytest lint format typecheck docs bench bench-lock lock clean redis-server
 
 setup: $(STAMP)
 
@@ -52,8 +52,27 @@ typecheck: setup
 docs: setup
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site
 
-bench: setup
-	@for script in benchmarks/[!_]*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+# The benchmark runner (half an hour: writes benchmarks/RESULTS.md and its plot), then each
+# micro-benchmark of one part. The official SDKs and matplotlib are benchmark-only
+# dependencies, pinned in requirements/bench.txt and installed here, never by `setup`.
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP) requirements/bench.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/bench.txt
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks
+	@for script in benchmarks/[!_]*.py; do \
+		module=$$(basename $$script .py); echo "== python -m benchmarks.$$module"; \
+		$(BIN)/python -m benchmarks.$$module || exit 1; \
+	done
+
+# Re-pin the benchmark-only dependencies within the versions dev.lock pins (needs uv).
+bench-lock:
+	mkdir -p build && grep -v '^-e' requirements/dev.lock > build/dev-constraints.txt
+	uv pip compile requirements/bench.in -c build/dev-constraints.txt -o requirements/bench.txt \
+		--universal --python-version 3.10 --no-header --annotation-style line
 
 # Re-pin the development environment (needs uv: `pip install uv`).
 lock:
