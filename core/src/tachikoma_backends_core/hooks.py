@@ -146,6 +146,13 @@ class Hooks:
         """Whether any extension wants every chunk (streams skip the cost otherwise)."""
         return bool(self._manager.hook.tachikoma_chunk.get_hookimpls())
 
+    @property
+    def observes_streams(self) -> bool:
+        """Whether any extension wants a stream's end or its failure (``tachikoma_response``,
+        ``tachikoma_error``): only then does a stream need a wrapper of its own."""
+        hook = self._manager.hook
+        return bool(hook.tachikoma_response.get_hookimpls() or hook.tachikoma_error.get_hookimpls())
+
     def __bool__(self) -> bool:
         return bool(self._manager.list_name_plugin())
 

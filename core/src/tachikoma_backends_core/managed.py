@@ -172,11 +172,18 @@ class ManagedBackend(Backend, Generic[B]):
 
         upstream = await self._with_retries(request, attempt)
         permit = holder[-1]
-        if self.hooks or (permit is not None and upstream.closed):
+        hooks = self.hooks
+        wanted = permit is not None or bool(hooks)
+        if (upstream.closed and wanted) or (hooks and hooks.observes_streams):
             return self._managed_stream(request, upstream, permit, info)
-        if permit is not None:  # settled when the stream closes: nothing to do per chunk
+        # Nothing needs the stream's end or failure: the provider's stream is handed
+        # over, its chunks amended in place and its permit settled when it closes.
+        amend = hooks.chunk_caller(request, info) if hooks else None
+        if amend is not None:
+            upstream.amend_chunks(amend)
+        if permit is not None:
             upstream.add_on_close(functools.partial(self._settle, upstream, permit))
-        return upstream  # hand the provider's stream over
+        return upstream
 
     async def health_check(self) -> bool:
         try:

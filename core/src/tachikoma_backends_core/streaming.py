@@ -165,6 +165,7 @@ class CompletionStream:
 
     __slots__ = (
         "_accumulator",
+        "_amend",
         "_chunks",
         "_closed",
         "_exhausted",
@@ -198,6 +199,7 @@ class CompletionStream:
         self._warned_no_usage = False
         self._closed = False
         self._exhausted = False
+        self._amend: Callable[[CompletionChunk], CompletionChunk] | None = None
         self._accumulator = StreamAccumulator(model, provider)
 
     @classmethod
@@ -231,6 +233,15 @@ class CompletionStream:
         """The usage a chunk carried (the final one's), ``None`` before; unlike `usage`,
         never what the provider reported before it."""
         return self._accumulator.usage
+
+    def amend_chunks(self, amend: Callable[[CompletionChunk], CompletionChunk]) -> None:
+        """Hand out (and add up) ``amend(chunk)`` in place of each chunk still to come.
+
+        For chunk hooks with nothing else to do per stream: they cost what ``amend``
+        costs, where a stream over this one would add its own step to every chunk.
+        ``amend`` must not raise (`Hooks.chunk_caller`'s logs what its hooks raise).
+        """
+        self._amend = amend
 
     def add_on_close(self, callback: Callable[[], Awaitable[None]]) -> None:
         """Also await ``callback`` when the stream closes, after what closes it already.
@@ -285,6 +296,8 @@ class CompletionStream:
                 provider=self._accumulator.provider,
             ) from exc
         try:
+            if self._amend is not None:
+                chunk = self._amend(chunk)
             self._accumulator.add(chunk)
         except BackendError:
             await self.aclose()
