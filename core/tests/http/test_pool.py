@@ -4,6 +4,7 @@ is kept as small shards whose limits add up to the configured ones."""
 from __future__ import annotations
 
 import functools
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -66,22 +67,41 @@ async def test_a_cancelled_waiter_gives_up_its_place() -> None:
         await gate.enter()
 
 
-def test_shards_add_up_to_the_configured_limits() -> None:
+class Body(httpx.AsyncByteStream):
+    """A streamed body, as the network's are (a body given whole is never closed)."""
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield b"ok"
+
+
+async def test_shards_add_up_to_the_configured_limits_and_are_built_when_used() -> None:
     made: list[httpx.Limits] = []
 
     def make(limits: httpx.Limits) -> httpx.AsyncBaseTransport:
         made.append(limits)
-        return httpx.AsyncHTTPTransport(limits=limits)
+        return httpx.MockTransport(lambda request: httpx.Response(200, stream=Body()))
 
-    PoolShards(make, httpx.Limits(max_connections=1000, max_keepalive_connections=100))
-    assert len(made) == -(-1000 // SHARD_CONNECTIONS)
-    assert sum(limit.max_connections or 0 for limit in made) == 1000
-    assert sum(limit.max_keepalive_connections or 0 for limit in made) == 100
+    shards = PoolShards(make, httpx.Limits(max_connections=1000, max_keepalive_connections=100))
+    limits = shards._limits
+    assert len(limits) == -(-1000 // SHARD_CONNECTIONS)
+    assert sum(limit.max_connections or 0 for limit in limits) == 1000
+    assert sum(limit.max_keepalive_connections or 0 for limit in limits) == 100
     assert all(
         (limit.max_connections or 0) <= SHARD_CONNECTIONS
         and (limit.max_keepalive_connections or 0) <= (limit.max_connections or 0)
-        for limit in made
+        for limit in limits
     )
+    assert made == [], "no shard before its first request"
+    for _ in range(3):  # one caller after another: the same shard, reused
+        answer = await shards.handle_async_request(httpx.Request("GET", "http://x/"))
+        await answer.aread()
+        await answer.aclose()
+    assert made == [limits[0]]
+    held = await shards.handle_async_request(httpx.Request("GET", "http://x/"))
+    await shards.handle_async_request(httpx.Request("GET", "http://x/"))
+    assert made == limits[:2], "a second caller at once goes to the least busy shard"
+    await held.aclose()
+    await shards.aclose()
     assert split(10, 3) == [4, 3, 3]
 
 
