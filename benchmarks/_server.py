@@ -53,7 +53,7 @@ def pin_client() -> str:
     return f"client on core(s) {','.join(map(str, client))}, server on core {core}"
 
 
-def _handler(server: WireServer) -> Sequence[Step] | None:
+def _answer_with_precomputed_bytes(server: WireServer) -> None:
     routes = {wire.base_path + wire.path: wire for wire in FORMATS.values()}
 
     def answer(request: ReceivedRequest) -> Sequence[Step]:
@@ -64,7 +64,6 @@ def _handler(server: WireServer) -> Sequence[Step] | None:
         return [wire.answer(deltas_asked(request.json()))]
 
     server.answer_with(answer)
-    return None
 
 
 def serve() -> None:
@@ -74,7 +73,7 @@ def serve() -> None:
     if core is not None:
         os.sched_setaffinity(0, {core})
     with WireServer() as server:
-        _handler(server)
+        _answer_with_precomputed_bytes(server)
         print(server.url, flush=True)
         sys.stdin.read()
 
