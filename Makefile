@@ -11,7 +11,8 @@ DIST   ?= dist
 # under CI (CI=true) only its errors, as the log is read after the fact.
 PIP_PROGRESS := $(if $(CI),--quiet,--progress-bar on)
 
-.PHONY: setup demo test pytest lint format typecheck docs bench dist lock clean redis-server
+.PHONY: setup demo test pytest lint format typecheck docs bench bench-lock dist lock clean \
+	redis-server
 
 setup: $(STAMP)
 
@@ -57,8 +58,27 @@ typecheck: setup
 docs: setup
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site
 
-bench: setup
-	@for script in benchmarks/[!_]*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+# The benchmark runner (half an hour: writes benchmarks/RESULTS.md and its plot), then each
+# micro-benchmark of one part. The official SDKs and matplotlib are benchmark-only
+# dependencies, pinned in requirements/bench.txt and installed here, never by `setup`.
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP) requirements/bench.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/bench.txt
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks
+	@for script in benchmarks/[!_]*.py; do \
+		module=$$(basename $$script .py); echo "== python -m benchmarks.$$module"; \
+		$(BIN)/python -m benchmarks.$$module || exit 1; \
+	done
+
+# Re-pin the benchmark-only dependencies within the versions dev.lock pins (needs uv).
+bench-lock:
+	mkdir -p build && grep -v '^-e' requirements/dev.lock > build/dev-constraints.txt
+	uv pip compile requirements/bench.in -c build/dev-constraints.txt -o requirements/bench.txt \
+		--universal --python-version 3.10 --no-header --annotation-style line
 
 # A wheel and an sdist of every distribution into $(DIST)/, checked by `twine check --strict`.
 dist: setup

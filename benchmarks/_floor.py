@@ -4,7 +4,7 @@ The floor is the least any client must do with a stream: httpx's own line machin
 (the decoders behind ``aiter_lines``) and ``json.loads`` on every payload line. Each
 benchmark times it against ours on the same pieces, interleaved, so a burst of load on
 the machine hits both sides alike, and prints medians and the spread of the ratios.
-Not a benchmark itself (``make bench`` skips ``_*.py``).
+Not a benchmark itself: the helpers of the micro-benchmarks (``python -m benchmarks.NAME``).
 """
 
 from __future__ import annotations

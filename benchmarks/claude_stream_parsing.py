@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from functools import partial
 
-from _floor import compare_to_floor, cut, decode, sse_floor
-
 from tachikoma_backend_claude._scripting import message_events, sse_bytes
 from tachikoma_backend_claude._wire.stream import ClaudeStreamDecoder
+
+from ._floor import compare_to_floor, cut, decode, sse_floor
 
 RUNS = 15
 BODY = sse_bytes(message_events(model="claude-bench", text="word " * 20_000))

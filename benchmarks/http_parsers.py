@@ -20,9 +20,9 @@ import json
 import statistics
 import time
 
-from _floor import cut, ndjson_floor, seconds, sse_floor
-
 from tachikoma_backends_core.http import NDJSONParser, SSEParser, decode_json
+
+from ._floor import cut, ndjson_floor, seconds, sse_floor
 
 MIB = 1024 * 1024
 BIG_RUNS = 9

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from functools import partial
 
-from _floor import compare_to_floor, cut, decode, ndjson_floor
-
 from tachikoma_backend_ollama._scripting import chat_lines, ndjson_bytes
 from tachikoma_backend_ollama._wire.stream import OllamaStreamDecoder
+
+from ._floor import compare_to_floor, cut, decode, ndjson_floor
 
 RUNS = 15
 # "_scripting" cuts the text into 8-character pieces: 160,000 characters make 20,000.

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from functools import partial
 
-from _floor import compare_to_floor, cut, decode, sse_floor
-
 from tachikoma_backend_openai._scripting import sse_bytes, stream_chunks
 from tachikoma_backend_openai._wire.stream import OpenAIStreamDecoder
+
+from ._floor import compare_to_floor, cut, decode, sse_floor
 
 RUNS = 15
 # "_scripting" cuts the text into 8-character deltas: 160,000 characters make 20,000.

@@ -249,3 +249,58 @@ async def test_streams_without_chunk_hooks_or_limiter_are_handed_over_untouched(
     stream = await plain.complete_stream(REQUEST)
     assert type(stream) is type(upstream)
     await stream.aclose()
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.seen = 0
+
+    @hookimpl
+    def tachikoma_chunk(self, chunk: CompletionChunk) -> None:
+        self.seen += 1
+
+
+def test_chunk_hooks_are_resolved_once_per_stream(caplog: pytest.LogCaptureFixture) -> None:
+    hooks = Hooks()
+    info = MockBackend().info
+    assert hooks.chunk_caller(REQUEST, info) is None, "no chunk hook, nothing to call"
+    counter = Counter()
+    hooks.register(counter, name="counter")
+    amend = hooks.chunk_caller(REQUEST, info)
+    assert amend is not None
+    hooks.register(Amender(), name="amender")  # after the stream started: not for it
+    chunk = CompletionChunk.text("quiet")
+    assert amend(chunk) is chunk
+    assert counter.seen == 1
+    amend_next = hooks.chunk_caller(REQUEST, info)
+    assert amend_next is not None
+    assert amend_next(chunk).delta == "QUIET"
+    hooks.register(Broken(), name="broken")
+    with caplog.at_level(logging.ERROR, logger="tachikoma_backends_core.hooks"):
+        last = hooks.chunk_caller(REQUEST, info)
+        assert last is not None
+        assert last(chunk).delta == "QUIET"
+    assert "returned str, not CompletionChunk" in caplog.text
+
+
+class Shouter:
+    @hookimpl
+    def tachikoma_chunk(self, chunk: CompletionChunk) -> CompletionChunk:
+        return CompletionChunk(
+            delta=chunk.delta.upper(), finish_reason=chunk.finish_reason, usage=chunk.usage
+        )
+
+
+@pytest.mark.anyio
+async def test_chunk_hooks_alone_amend_the_providers_own_stream() -> None:
+    hooks = Hooks()
+    hooks.register(Shouter())
+    mock = MockBackend()
+    upstream = await mock.complete_stream(REQUEST)
+    await upstream.aclose()
+    mock.queue_response(MockResponse.text("quiet words"))
+    stream = await ManagedBackend(mock, hooks=hooks).complete_stream(REQUEST)
+    assert type(stream) is type(upstream), "nothing wants the stream's end: no wrapper"
+    deltas = [chunk.delta async for chunk in stream]
+    assert "".join(deltas) == "QUIET WORDS"
+    assert (await stream.collect()).content == "QUIET WORDS"

@@ -122,3 +122,23 @@ async def test_an_adaptive_limiter_learns_from_rate_limits_and_successes() -> No
     await backend.complete(REQUEST)  # waits out the pause on the fake clock
     assert clock.now() >= 30.0
     assert limiter.stats().multiplier > slowed.multiplier
+
+
+async def test_with_a_limiter_alone_the_stream_is_handed_over_and_settled_on_close() -> None:
+    limiter = RateLimiter(LIMITS, clock=FakeClock())
+    backend, mock = _limited(limiter)
+    upstream = await mock.complete_stream(REQUEST)
+    await upstream.aclose()
+    mock.queue_response(MockResponse.text("one two").with_usage(Usage(4, 5)))
+    mock.queue_response(MockResponse.text("left early").with_usage(Usage(4, 5)))
+
+    stream = await backend.complete_stream(REQUEST)
+    assert type(stream) is type(upstream), "no stream wrapped around it: nothing per chunk"
+    assert limiter.in_flight == 1
+    await stream.collect()
+    assert (limiter.in_flight, limiter.window_tokens()) == (0, 9)
+
+    async with await backend.complete_stream(REQUEST) as early:
+        await early.__anext__()
+    assert limiter.in_flight == 0
+    assert limiter.window_requests() == 2

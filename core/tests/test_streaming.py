@@ -256,3 +256,30 @@ async def test_a_stream_with_usage_does_not_warn() -> None:
     final = CompletionChunk.final_chunk(Usage(3, 4), FinishReason.STOP)
     stream = CompletionStream.from_chunks([CompletionChunk.text("Hi"), final], model="m")
     assert (await stream.collect()).usage == Usage(3, 4)
+
+
+async def test_a_close_callback_runs_after_the_upstream_closes_and_says_how_it_ended() -> None:
+    upstream = Upstream([CompletionChunk.text("Hi"), FINAL])
+    stream = upstream.stream()
+    seen: list[tuple[int, bool, Usage | None]] = []
+
+    async def settle() -> None:
+        seen.append((upstream.on_close_calls, stream.exhausted, stream.reported_usage))
+
+    stream.add_on_close(settle)
+    assert (await stream.collect()).content == "Hi"
+    assert seen == [(1, True, FINAL.usage)]
+    with pytest.raises(RuntimeError, match="already closed"):
+        stream.add_on_close(settle)
+
+
+async def test_a_stream_left_early_or_unfinished_is_not_exhausted() -> None:
+    early = Upstream([CompletionChunk.text("Hi"), FINAL]).stream()
+    async with early:
+        await early.__anext__()
+    assert (early.exhausted, early.reported_usage) == (False, None)
+
+    cut = Upstream([CompletionChunk.text("Hi")]).stream()
+    with pytest.raises(StreamProtocolError):
+        await cut.collect()
+    assert cut.exhausted is False

@@ -35,6 +35,7 @@ import logging
 import os
 import threading
 import traceback
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
@@ -145,6 +146,13 @@ class Hooks:
         """Whether any extension wants every chunk (streams skip the cost otherwise)."""
         return bool(self._manager.hook.tachikoma_chunk.get_hookimpls())
 
+    @property
+    def observes_streams(self) -> bool:
+        """Whether any extension wants a stream's end or its failure (``tachikoma_response``,
+        ``tachikoma_error``): only then does a stream need a wrapper of its own."""
+        hook = self._manager.hook
+        return bool(hook.tachikoma_response.get_hookimpls() or hook.tachikoma_error.get_hookimpls())
+
     def __bool__(self) -> bool:
         return bool(self._manager.list_name_plugin())
 
@@ -183,6 +191,45 @@ class Hooks:
             "tachikoma_chunk", CompletionChunk, chunk, "chunk", request=request, backend=backend
         )
 
+    def chunk_caller(
+        self, request: CompletionRequest, backend: BackendInfo
+    ) -> Callable[[CompletionChunk], CompletionChunk] | None:
+        """The ``tachikoma_chunk`` hooks of one stream, resolved once: a function from
+        each chunk to the chunk the caller sees (as `chunk` does), or ``None`` if there
+        are none. Implementations and their arguments are looked up here, not per chunk,
+        so a chunk costs what the hooks themselves cost; one registered during the stream
+        applies from the next stream on.
+        """
+        from .completion import CompletionChunk
+
+        context: dict[str, Any] = {"request": request, "backend": backend}
+        calls: list[tuple[pluggy.HookImpl, list[Any], int]] = []
+        for impl in self._implementations("tachikoma_chunk"):
+            names = list(impl.argnames)
+            slot = names.index("chunk") if "chunk" in names else -1
+            calls.append((impl, [context.get(name) for name in names], slot))
+        if not calls:
+            return None
+
+        def amend(chunk: CompletionChunk) -> CompletionChunk:
+            for impl, arguments, slot in calls:
+                if slot >= 0:
+                    arguments[slot] = chunk
+                try:
+                    result = impl.function(*arguments)
+                except Exception as exc:
+                    self._report_failure(impl, exc)
+                    continue
+                if result is None:
+                    continue
+                if isinstance(result, CompletionChunk):
+                    chunk = result
+                else:
+                    self._report_wrong_type("tachikoma_chunk", impl, result, CompletionChunk)
+            return chunk
+
+        return amend
+
     def error(
         self,
         request: CompletionRequest,
@@ -215,14 +262,20 @@ class Hooks:
             if isinstance(result, expected):
                 value = result
             else:
-                logger.error(
-                    "hook %s of %r returned %s, not %s or None; ignored",
-                    hook,
-                    impl.plugin_name,
-                    type(result).__name__,
-                    expected.__name__,
-                )
+                self._report_wrong_type(hook, impl, result, expected)
         return value
+
+    @staticmethod
+    def _report_wrong_type(
+        hook: str, impl: pluggy.HookImpl, result: object, expected: type
+    ) -> None:
+        logger.error(
+            "hook %s of %r returned %s, not %s or None; ignored",
+            hook,
+            impl.plugin_name,
+            type(result).__name__,
+            expected.__name__,
+        )
 
     def _implementations(self, hook: str) -> list[pluggy.HookImpl]:
         # pluggy calls the last registered first (tryfirst/trylast already applied).
@@ -233,17 +286,21 @@ class Hooks:
         try:
             return impl.function(*(arguments[name] for name in impl.argnames))
         except Exception as exc:
-            frame = traceback.extract_tb(exc.__traceback__)[-1]
-            # No exc_info: a traceback's message line would bypass redaction.
-            logger.error(
-                "hook %s of %r raised %s (at %s:%s); ignored, the call goes on",
-                impl.function.__name__,
-                impl.plugin_name,
-                redact(f"{type(exc).__name__}: {exc}"),
-                frame.filename,
-                frame.lineno,
-            )
+            Hooks._report_failure(impl, exc)
             return None
+
+    @staticmethod
+    def _report_failure(impl: pluggy.HookImpl, exc: Exception) -> None:
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        # No exc_info: a traceback's message line would bypass redaction.
+        logger.error(
+            "hook %s of %r raised %s (at %s:%s); ignored, the call goes on",
+            impl.function.__name__,
+            impl.plugin_name,
+            redact(f"{type(exc).__name__}: {exc}"),
+            frame.filename,
+            frame.lineno,
+        )
 
     def __repr__(self) -> str:
         return f"Hooks({self.names!r})"

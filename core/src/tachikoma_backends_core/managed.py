@@ -25,6 +25,7 @@ Examples:
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
@@ -172,9 +173,18 @@ class ManagedBackend(Backend, Generic[B]):
 
         upstream = await self._with_retries(request, attempt)
         permit = holder[-1]
-        if permit is None and not self.hooks:
-            return upstream  # nothing to add per chunk: hand the provider's stream over
-        return self._managed_stream(request, upstream, permit, info)
+        hooks = self.hooks
+        wanted = permit is not None or bool(hooks)
+        if (upstream.closed and wanted) or (hooks and hooks.observes_streams):
+            return self._managed_stream(request, upstream, permit, info)
+        # Nothing needs the stream's end or failure: the provider's stream is handed
+        # over, its chunks amended in place and its permit settled when it closes.
+        amend = hooks.chunk_caller(request, info) if hooks else None
+        if amend is not None:
+            upstream.amend_chunks(amend)
+        if permit is not None:
+            upstream.add_on_close(functools.partial(self._settle, upstream, permit))
+        return upstream
 
     async def health_check(self) -> bool:
         try:
@@ -269,6 +279,17 @@ class ManagedBackend(Backend, Generic[B]):
         if self._adaptive is not None:
             self._adaptive.record_success()
 
+    async def _settle(self, stream: CompletionStream, permit: PermitLike) -> None:
+        """A closed stream's permit: its usage recorded, the success learnt, released."""
+        try:
+            usage = stream.reported_usage
+            if usage is not None:
+                permit.record_usage(usage.total_tokens)
+            if stream.exhausted:
+                self._learn_success()
+        finally:
+            permit.release()
+
     def _managed_stream(
         self,
         request: CompletionRequest,
@@ -277,13 +298,13 @@ class ManagedBackend(Backend, Generic[B]):
         info: BackendInfo,
     ) -> CompletionStream:
         hooks = self.hooks
-        chunk_hooks = hooks.has_chunk_hooks
+        amend = hooks.chunk_caller(request, info)  # resolved once for the whole stream
 
         async def chunks() -> AsyncIterator[CompletionChunk]:
             try:
                 async for chunk in upstream:
-                    if chunk_hooks:
-                        chunk = hooks.chunk(request, chunk, info)
+                    if amend is not None:
+                        chunk = amend(chunk)
                     if chunk.usage is not None and permit is not None:
                         permit.record_usage(chunk.usage.total_tokens)
                     yield chunk

@@ -128,6 +128,8 @@ class RetryPolicy:
         while True:
             remaining = None if deadline is None else max(deadline - clock.now(), 0.0)
             try:
+                if remaining is None:  # no deadline, no cancel scope to pay for
+                    return await attempt()
                 with anyio.move_on_after(remaining):
                     return await attempt()
             except BackendError as error:

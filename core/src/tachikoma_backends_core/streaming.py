@@ -165,8 +165,10 @@ class CompletionStream:
 
     __slots__ = (
         "_accumulator",
+        "_amend",
         "_chunks",
         "_closed",
+        "_exhausted",
         "_on_close",
         "_usage_so_far",
         "_warned_no_usage",
@@ -196,6 +198,8 @@ class CompletionStream:
         self._usage_so_far = usage_so_far
         self._warned_no_usage = False
         self._closed = False
+        self._exhausted = False
+        self._amend: Callable[[CompletionChunk], CompletionChunk] | None = None
         self._accumulator = StreamAccumulator(model, provider)
 
     @classmethod
@@ -220,6 +224,45 @@ class CompletionStream:
         return self._closed
 
     @property
+    def exhausted(self) -> bool:
+        """Whether the stream was read to its end, its finish included, without failing."""
+        return self._exhausted
+
+    @property
+    def reported_usage(self) -> Usage | None:
+        """The usage a chunk carried (the final one's), ``None`` before; unlike `usage`,
+        never what the provider reported before it."""
+        return self._accumulator.usage
+
+    def amend_chunks(self, amend: Callable[[CompletionChunk], CompletionChunk]) -> None:
+        """Hand out (and add up) ``amend(chunk)`` in place of each chunk still to come.
+
+        For chunk hooks with nothing else to do per stream: they cost what ``amend``
+        costs, where a stream over this one would add its own step to every chunk.
+        ``amend`` must not raise (`Hooks.chunk_caller`'s logs what its hooks raise).
+        """
+        self._amend = amend
+
+    def add_on_close(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Also await ``callback`` when the stream closes, after what closes it already.
+
+        For a wrapper with nothing to do per chunk (release a permit, say): it adds no
+        cost to each chunk, as a stream over this one would. Refused once closed.
+        """
+        if self._closed:
+            raise RuntimeError("the stream is already closed")
+        first = self._on_close
+
+        async def then() -> None:
+            try:
+                if first is not None:
+                    await first()
+            finally:
+                await callback()
+
+        self._on_close = then
+
+    @property
     def usage(self) -> Usage | None:
         """The final usage once it arrived; before that, what the provider reported so far."""
         if self._accumulator.usage is not None:
@@ -235,8 +278,9 @@ class CompletionStream:
         try:
             chunk = await self._chunks.__anext__()
         except StopAsyncIteration:
+            self._exhausted = self._accumulator.finish_reason is not None
             await self.aclose()
-            if self._accumulator.finish_reason is None:
+            if not self._exhausted:
                 raise StreamProtocolError(
                     "the stream ended before the provider finished it (no finish reason)",
                     provider=self._accumulator.provider,
@@ -252,6 +296,8 @@ class CompletionStream:
                 provider=self._accumulator.provider,
             ) from exc
         try:
+            if self._amend is not None:
+                chunk = self._amend(chunk)
             self._accumulator.add(chunk)
         except BackendError:
             await self.aclose()

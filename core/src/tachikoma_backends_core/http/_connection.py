@@ -7,6 +7,9 @@ apart. The backend says *what* to send and how to read it; the connection owns *
 * one client per backend, built from `HttpPluginConfig`: timeouts, the pool limits (in
   effect: httpx ignores ``limits`` when a transport is passed, so none is passed unless a
   test supplies one), proxy and CA settings, the environment honoured as httpx does;
+* calls beyond ``max_connections`` wait in our own FIFO (`ConnectionGate`), not in
+  httpx's pool, and a big pool is kept as small ones (`PoolShards`): httpx's pool does
+  its bookkeeping in time proportional to what it holds, at every request and release;
 * one attempt per call: the core's retry loop retries (httpx's transport makes none);
 * a non-2xx answer becomes the provider's typed error, from a body read to at most
   `MAX_ERROR_BODY` bytes, so a proxy's 1 GB error page is not read whole;
@@ -60,8 +63,10 @@ from ._body import ACCEPT_ENCODING, DecodedBody, read_to_the_end
 from ._config import HttpPluginConfig
 from ._decoder import EventParser, EventT
 from ._excerpt import excerpt
+from ._gate import ConnectionGate
 from ._json import encode_json_body
 from ._log_redaction import install_log_redaction
+from ._shards import SHARD_CONNECTIONS, PoolShards
 
 __all__ = [
     "MAX_ERROR_BODY",
@@ -148,6 +153,8 @@ class HttpConnection:
         self.label = label
         self._error_from_response = error_from_response
         self._pool = (config.max_connections, config.pool_timeout or config.timeout)
+        # Only where we built the pool: a transport passed in brings its own limits.
+        self._gate = None if transport is not None else ConnectionGate(*self._pool)
         self._closed = False
         install_log_redaction()  # httpcore's DEBUG lines quote response headers
         # What aclose() ends: the requests being sent, the responses open.
@@ -301,23 +308,30 @@ class HttpConnection:
         """Send the request; a non-2xx answer raises the provider's error for it."""
         self._ensure_open()
         content = None if json is None else encode_json_body(json, provider=self.provider)
-        request = self.client.build_request(
-            method,
-            path,
-            content=content,
-            params=params,
-            headers=None if content is None else _JSON_HEADERS,
-        )
         sending = anyio.CancelScope()  # aclose() cancels it: the call ends now, typed
         self._sending.add(sending)
+        gate, entered, response = self._gate, False, None
         try:
             with sending:
+                if gate is not None:
+                    await gate.enter()
+                    entered = True
+                # Built once admitted: a call waiting its turn holds no httpx objects.
+                request = self.client.build_request(
+                    method,
+                    path,
+                    content=content,
+                    params=params,
+                    headers=None if content is None else _JSON_HEADERS,
+                )
                 response = await self.client.send(request, stream=True)
         except httpx.HTTPError as exc:
             raise self.transport_error(exc, f"calling {self.label}") from exc
         finally:
             self._sending.discard(sending)
-        if sending.cancelled_caught:  # only aclose() cancels it
+            if entered and response is None and gate is not None:
+                gate.leave()  # nothing was sent after all: the slot goes back
+        if response is None:  # only aclose() cancels it
             raise self._closed_error(during_call=True)
         self._responses.add(response)
         try:
@@ -361,13 +375,18 @@ class HttpConnection:
         drain: bool = False,
     ) -> None:
         """Release ``response`` (draining a finished stream's rest, briefly, for reuse)."""
+        held = response in self._responses  # its slot at the gate goes back once
         self._responses.discard(response)
         if body_bytes is None:
             body_bytes = DecodedBody(response)
-        if drain:  # the answer is whole: the rest is read for reuse, not reported
-            with anyio.move_on_after(_DRAIN_SECONDS):
-                await read_to_the_end(body_bytes)
-        await release_response(response, body_bytes)
+        try:
+            if drain:  # the answer is whole: the rest is read for reuse, not reported
+                with anyio.move_on_after(_DRAIN_SECONDS):
+                    await read_to_the_end(body_bytes)
+            await release_response(response, body_bytes)
+        finally:
+            if held and self._gate is not None:
+                self._gate.leave()  # after the release: its connection is back in the pool
 
     async def _read_all(self, response: httpx.Response) -> bytes:
         """The whole body; the response is released however this ends (cancellation too)."""
@@ -564,6 +583,11 @@ def _build_client(
         }
     except ImportError as exc:  # socks5:// without httpx's socks extra
         raise ConfigurationError(f"proxy: {exc}", field="proxy", provider=None) from None
+    direct: httpx.AsyncBaseTransport | None = None
+    if config.max_connections > SHARD_CONNECTIONS:  # a big pool: kept as small ones
+        direct = PoolShards(
+            lambda part: httpx.AsyncHTTPTransport(verify=trust, limits=part), limits
+        )
     return httpx.AsyncClient(
         base_url=base_url,
         headers=merged,
@@ -571,6 +595,7 @@ def _build_client(
         limits=limits,
         verify=trust,
         mounts=mounts,
+        transport=direct,
         trust_env=False,  # the environment was read above, once
     )
 
