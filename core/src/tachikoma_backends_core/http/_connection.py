@@ -84,7 +84,10 @@ MAX_ERROR_BODY = 64 * 1024
 _RELEASE_TIMEOUT_SECONDS = 10.0
 # How long the rest of a finished stream is read, so its connection can be reused.
 _DRAIN_SECONDS = 0.05
-_JSON_HEADERS = {"content-type": "application/json"}
+_JSON_TYPE = "application/json"
+# Paths a connection remembers the full URL of; past it, the memory starts over (paths
+# are a plugin's few constants, or one per deployment at most).
+_MAX_REMEMBERED_URLS = 256
 
 #: ``(status, headers, body) -> error``: a provider's mapping of an HTTP error answer.
 ErrorMapper = Callable[[int, httpx.Headers, bytes], BackendError]
@@ -163,6 +166,9 @@ class HttpConnection:
         self.client = _build_client(
             config, headers=headers, transport=transport, base_url=base_url or config.base_url
         )
+        # path -> the full URL httpx merges it into, for the base URL it was merged with.
+        self._urls: dict[str, httpx.URL] = {}
+        self._urls_base = self.client.base_url
 
     @property
     def closed(self) -> bool:
@@ -317,13 +323,12 @@ class HttpConnection:
                     await gate.enter()
                     entered = True
                 # Built once admitted: a call waiting its turn holds no httpx objects.
+                # Empty params are left out: httpx would parse the URL again to add nothing.
                 request = self.client.build_request(
-                    method,
-                    path,
-                    content=content,
-                    params=params,
-                    headers=None if content is None else _JSON_HEADERS,
+                    method, self._url(path), content=content, params=params or None
                 )
+                if content is not None:
+                    request.headers["content-type"] = _JSON_TYPE
                 response = await self.client.send(request, stream=True)
         except httpx.HTTPError as exc:
             raise self.transport_error(exc, f"calling {self.label}") from exc
@@ -353,6 +358,21 @@ class HttpConnection:
                 retryable=False,
             )
         raise self._error_from_response(response.status_code, response.headers, body)
+
+    def _url(self, path: str) -> httpx.URL:
+        """``path`` merged with the client's ``base_url``, as httpx merges it, remembered:
+        httpx parses the path and then the merged URL again at every request (about 20 us
+        of a 600 us call), while a full `httpx.URL` goes through as it is."""
+        urls = self._urls
+        if self.client.base_url is not self._urls_base:  # base_url was set anew
+            urls.clear()
+            self._urls_base = self.client.base_url
+        url = urls.get(path)
+        if url is None:
+            if len(urls) >= _MAX_REMEMBERED_URLS:
+                urls.clear()
+            url = urls[path] = self.client.build_request("GET", path).url
+        return url
 
     def _ensure_open(self, *, during_call: bool = False) -> None:
         """A `ConfigurationError` once `aclose` ran: a closed backend sends nothing."""
