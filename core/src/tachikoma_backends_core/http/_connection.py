@@ -320,7 +320,8 @@ class HttpConnection:
         try:
             with sending:
                 if gate is not None:
-                    await gate.enter()
+                    if not gate.take():  # none free: wait in line
+                        await gate.enter()
                     entered = True
                 # Built once admitted: a call waiting its turn holds no httpx objects.
                 # Empty params are left out: httpx would parse the URL again to add nothing.
@@ -412,10 +413,16 @@ class HttpConnection:
         """The whole body; the response is released however this ends (cancellation too)."""
         body_bytes = DecodedBody(response)
         try:
-            return b"".join([piece async for piece in body_bytes])
-        finally:
+            body = b"".join([piece async for piece in body_bytes])
+        except BaseException:
             with anyio.move_on_after(_RELEASE_TIMEOUT_SECONDS, shield=True):
                 await self._release(response, body_bytes)
+            raise
+        # Read to its end, the answer is released without the network (its connection
+        # goes back to the pool): shielded, but with no time bound, so no timer to set.
+        with anyio.CancelScope(shield=True):
+            await self._release(response, body_bytes)
+        return body
 
     async def _read_capped(self, response: httpx.Response, limit: int) -> bytes:
         """At most ``limit`` bytes of the body (all of a short one), then it is released.
