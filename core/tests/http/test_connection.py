@@ -102,6 +102,41 @@ async def test_read_returns_the_body_and_sends_the_headers() -> None:
     assert json.loads(request.content) == {"a": 1}
 
 
+@pytest.mark.parametrize(
+    "base_url", ["http://kit.test", "http://kit.test/api/", "http://kit.test/api"]
+)
+async def test_each_path_goes_where_httpx_would_send_it_call_after_call(base_url: str) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={})
+
+    connection = connect(handler, base_url=base_url)
+    expected = [
+        str(connection.client.build_request("POST", path).url)
+        for path in ("/v1/complete", "v1/models", "/v1/complete")
+    ]
+    await connection.read("POST", "/v1/complete", json={"a": 1}, params={})
+    await connection.read("GET", "v1/models", params={"limit": 1})
+    await connection.read("POST", "/v1/complete", json={"a": 2})
+    connection.client.base_url = "http://elsewhere.test/v2"  # a base_url set anew is followed
+    await connection.read("GET", "/v1/complete")
+    await connection.aclose()
+    assert [str(request.url) for request in seen] == [
+        expected[0],
+        expected[1] + "?limit=1",
+        expected[2],
+        "http://elsewhere.test/v2/v1/complete",
+    ]
+    assert [request.headers.get("content-type") for request in seen] == [
+        "application/json",
+        None,
+        "application/json",
+        None,
+    ]
+
+
 async def test_an_error_answer_is_the_mapped_error_and_its_body_is_capped() -> None:
     body = Body(
         b'{"error": {"type": "x", "message": "', *[b"y" * 16384] * 1000, b'"}}'

@@ -45,6 +45,24 @@ async def test_the_gate_admits_up_to_its_limit_then_serves_in_arrival_order() ->
             assert admitted == expected
 
 
+async def test_take_gets_a_free_slot_without_waiting_and_never_jumps_the_line() -> None:
+    gate = ConnectionGate(1, timeout=10)
+    assert gate.take()
+    assert not gate.take()  # none free
+    got: list[bool] = []
+
+    async def wait() -> None:
+        await gate.enter()
+        got.append(True)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(wait)
+        await anyio.wait_all_tasks_blocked()
+        gate.leave()  # handed to the waiter, not left free
+        assert not gate.take()
+    assert got == [True]
+
+
 async def test_a_wait_past_the_timeout_is_httpx_pool_timeout_and_leaves_the_line() -> None:
     gate = ConnectionGate(1, timeout=0.05)
     await gate.enter()

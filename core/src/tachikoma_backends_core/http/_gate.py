@@ -9,11 +9,11 @@ CPU in that scan (``benchmarks/PROFILE.md``). The gate admits at most ``max_conn
 requests to the pool, so the pool never holds a queue, and keeps the others waiting in a
 FIFO whose cost per request is constant: one entry, one wake-up.
 
-Uncontended, `ConnectionGate.enter` is a counter decrement (the send that follows is the
-checkpoint). A request waits at most ``pool_timeout``, then gets httpx's own
-``PoolTimeout``, which the connection types as for a pool that ran out. The slot is given
-back by `ConnectionGate.leave` when the response is released, and handed straight to
-the first waiter, so nobody overtakes the queue.
+Uncontended, `ConnectionGate.take` is a counter decrement, with no ``await`` (the send
+that follows is the checkpoint). A request waits at most ``pool_timeout``, then gets
+httpx's own ``PoolTimeout``, which the connection types as for a pool that ran out.
+The slot is given back by `ConnectionGate.leave` when the response is released, and
+handed straight to the first waiter, so nobody overtakes the queue.
 """
 
 from __future__ import annotations
@@ -45,14 +45,23 @@ class ConnectionGate:
     def waiting(self) -> int:
         return len(self._waiters)
 
+    def take(self) -> bool:
+        """Take a free slot if there is one and nobody is waiting; whether one was taken.
+
+        The uncontended path without an ``await`` (`enter` waits when this says no).
+        """
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return True
+        return False
+
     async def enter(self) -> None:
         """Take a slot, waiting in line for one if none is free.
 
         Raises:
             httpx.PoolTimeout: no slot came free within the timeout.
         """
-        if self._free > 0 and not self._waiters:
-            self._free -= 1
+        if self.take():
             return
         ready = anyio.Event()
         self._waiters.append(ready)
