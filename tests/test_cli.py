@@ -378,7 +378,7 @@ def test_health_names_a_refused_connection() -> None:
 def test_health_timeout_holds_for_every_backend_at_once(server: WireServer) -> None:
     server.answer(HOLD)
     server.answer(HOLD)
-    timeout = 1.0
+    timeout = 1.5  # one after the other would take 3 s: room for a slow machine
     started = time.monotonic()
     code, out, _ = run(
         "health", "claude", "openai", "--timeout", str(timeout), "-o", f"base_url={server.url}",
@@ -387,7 +387,7 @@ def test_health_timeout_holds_for_every_backend_at_once(server: WireServer) -> N
     took = time.monotonic() - started
     assert code == 1
     assert out.splitlines() == [
-        f"{name:<12} unhealthy: BackendTimeoutError: no answer within 1 s; raise --timeout to "
+        f"{name:<12} unhealthy: BackendTimeoutError: no answer within 1.5 s; raise --timeout to "
         f"wait longer (provider={name})"
         for name in ("claude", "openai")
     ]

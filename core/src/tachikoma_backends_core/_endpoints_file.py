@@ -39,6 +39,11 @@ class Endpoint:
     settings: Mapping[str, Any] = field(default_factory=dict)
     source: str = ""
 
+    @property
+    def summary(self) -> str:
+        """One line saying what it is: its ``description``, or where it points."""
+        return self.description or f"{self.base_url} through {self.plugin}"
+
     def defaults(self) -> dict[str, Any]:
         """The settings this endpoint gives the plugin's config (the key from its variable)."""
         settings: dict[str, Any] = {**self.settings, "base_url": self.base_url}

@@ -69,7 +69,7 @@ class EndpointPlugin(BackendPlugin[Any]):
             config_model=base.config_model,
             factory=lambda config: _EndpointBackend(base.factory(config), endpoint),
             harness=base.harness,
-            description=endpoint.description or f"{endpoint.base_url} through {base.name}",
+            description=endpoint.summary,
             rate_limit=base.rate_limit,
             endpoint=endpoint,
             base=base,

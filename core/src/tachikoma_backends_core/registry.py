@@ -89,16 +89,17 @@ class PluginInfo:
 
 
 def _info(entry_point: importlib.metadata.EntryPoint) -> PluginInfo:
-    dist = entry_point.dist
     manifest, error = _manifest(entry_point)
+    # One parse of the METADATA file: ``dist.name`` and ``dist.version`` each parse it anew.
+    metadata = None if entry_point.dist is None else entry_point.dist.metadata
     return PluginInfo(
         name=entry_point.name,
-        distribution=None if dist is None else dist.name,
-        version=None if dist is None else dist.version,
+        distribution=None if metadata is None else metadata["Name"],
+        version=None if metadata is None else metadata["Version"],
         entry_point=entry_point.value,
         error=error,
         manifest=manifest,
-        description=None if dist is None else (dist.metadata["Summary"] or None),
+        description=None if metadata is None else (metadata["Summary"] or None),
     )
 
 
@@ -120,10 +121,11 @@ def _manifest(
         )
     if declared is None:
         return PluginManifest(), None
-    distribution = None if dist is None else dist.name
     try:
         manifest = parse_manifest(declared)
     except ManifestError as exc:
+        # The distribution is named only in a refusal: reading it parses METADATA again.
+        distribution = None if dist is None else dist.name
         error = PluginLoadError(
             f"plugin {name!r} has an invalid manifest {declared!r} "
             f"([{MANIFEST_ENTRY_POINT_GROUP}] in {distribution}): {exc}",
@@ -134,6 +136,7 @@ def _manifest(
     problem = contract_problem(name, manifest)
     if problem is None:
         return manifest, None
+    distribution = None if dist is None else dist.name
     return manifest, PluginLoadError(problem, plugin=name, distribution=distribution)
 
 
@@ -249,8 +252,7 @@ class Registry:
                 plugin=endpoint.name,
             )
         if error is not None:
-            description = endpoint.description or None
-            return PluginInfo(endpoint.name, None, None, where, error, description=description)
+            return PluginInfo(endpoint.name, None, None, where, error, description=endpoint.summary)
         info = _info(base[0])
         capabilities = endpoint.capabilities
         if capabilities is None:
@@ -263,7 +265,7 @@ class Registry:
             where,
             info.error,
             manifest,
-            endpoint.description or f"{endpoint.base_url} through {endpoint.plugin}",
+            endpoint.summary,
         )
 
     # -- loading ----------------------------------------------------------------------

@@ -3,6 +3,7 @@ each command imports when it runs, so that ``tachikoma backends`` loads none of 
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -23,8 +24,6 @@ SCAFFOLD_STYLES = ("openai-sse", "sse", "ndjson")
 
 
 def _run(coroutine: Callable[..., Coroutine[Any, Any, int]], *args: Any, **kwargs: Any) -> int:
-    import functools
-
     import anyio  # here, not at the top: `tachikoma backends` needs no event loop
 
     return anyio.run(functools.partial(coroutine, *args, **kwargs))
