@@ -189,6 +189,20 @@ def test_any_chunking_adds_up_to_the_same_response(
     assert response.tool_calls[0].parsed_arguments() == arguments
 
 
+@pytest.mark.parametrize("count", [63, 64, 65, 128, 1000])
+def test_a_long_text_adds_up_whatever_its_length(count: int) -> None:
+    """Deltas are kept joined in blocks (a long answer would otherwise hold one string
+    object per token): the text, read at any point, is still every delta in order."""
+    deltas = [f"{index}é " for index in range(count)]
+    accumulator = StreamAccumulator("m")
+    for index, delta in enumerate(deltas, start=1):
+        accumulator.add(CompletionChunk.text(delta))
+        if index % 50 == 0 or index == count:
+            assert accumulator.text == "".join(deltas[:index])
+    accumulator.add(FINAL)
+    assert accumulator.response().text == "".join(deltas)
+
+
 # The lifecycle held at run time (issue 13): before, each of these passed through to the
 # caller, and only the conformance suite's chunk checks noticed.
 LIFECYCLE_BREAKS = {

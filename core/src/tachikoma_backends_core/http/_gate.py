@@ -34,9 +34,10 @@ class ConnectionGate:
         timeout: the longest wait for a slot, in seconds (the pool timeout).
     """
 
-    __slots__ = ("_free", "_timeout", "_waiters")
+    __slots__ = ("_free", "_limit", "_timeout", "_waiters")
 
     def __init__(self, limit: int, timeout: float) -> None:
+        self._limit = limit
         self._free = limit
         self._timeout = timeout
         self._waiters: deque[anyio.Event] = deque()
@@ -44,6 +45,11 @@ class ConnectionGate:
     @property
     def waiting(self) -> int:
         return len(self._waiters)
+
+    @property
+    def admitted(self) -> int:
+        """The slots held: calls past the gate, and those handed a slot not yet awake."""
+        return self._limit - self._free
 
     def take(self) -> bool:
         """Take a free slot if there is one and nobody is waiting; whether one was taken.
