@@ -36,6 +36,7 @@ from typing import Any
 
 import anyio
 import anyio.abc
+import certifi
 import pytest
 import trustme
 from anyio.streams.tls import TLSStream
@@ -43,6 +44,7 @@ from pydantic import SecretStr
 
 from tachikoma_backends_core import ConfigurationError, NetworkError
 from tachikoma_backends_core.http import HttpConnection, HttpPluginConfig, error_from_response
+from tachikoma_backends_core.http._trust import _shared_trust, trust_for
 
 pytestmark = pytest.mark.anyio
 
@@ -386,6 +388,47 @@ def test_a_ca_bundle_without_certificates_fails_when_the_connection_is_built(
             error_from_response=functools.partial(error_from_response, provider="test"),
         )
     assert caught.value.field == "ca_bundle"
+
+
+CERTIFI_ROOTS = Path(certifi.where()).read_text(encoding="utf-8").count("BEGIN CERTIFICATE")
+
+
+async def test_the_default_trust_reads_its_certificates_at_the_first_request(
+    tls_server: Server,
+) -> None:
+    """Creating a backend does not read certifi's bundle (about 20 ms); its first request
+    does, before anything is sent, and backends share what was read."""
+    _shared_trust.cache_clear()  # other tests may have read it already in this process
+    connection = make_connection(base_url=tls_server.url)
+    trust = trust_for(Cfg(base_url=tls_server.url))
+    assert not trust.loaded
+    assert trust.context.cert_store_stats()["x509_ca"] == 0
+    try:
+        with pytest.raises(NetworkError, match="CERTIFICATE_VERIFY_FAILED"):
+            with anyio.fail_after(10):
+                await connection.read("GET", "/v1/models")
+    finally:
+        await connection.aclose()
+    assert trust.loaded
+    assert trust.context.cert_store_stats()["x509_ca"] == CERTIFI_ROOTS
+    assert tls_server.requests == []  # refused, with certifi's roots in place
+    # A second backend shares the loaded trust: nothing left to read.
+    assert make_connection(base_url=tls_server.url)._trust_to_load is None
+
+
+async def test_an_unreadable_ssl_cert_file_fails_each_request_as_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    not_a_certificate = tmp_path / "notes.pem"
+    not_a_certificate.write_text("ask IT for the real root\n", encoding="utf-8")
+    monkeypatch.setenv("SSL_CERT_FILE", str(not_a_certificate))
+    connection = make_connection(base_url="https://127.0.0.1:1", trust_env=True)  # created
+    try:
+        for _ in range(2):  # and again: the failed read is not taken for a loaded trust
+            with pytest.raises(ConfigurationError, match="SSL_CERT_FILE: cannot load"):
+                await connection.read("GET", "/v1/models")
+    finally:
+        await connection.aclose()
 
 
 def test_a_missing_ca_bundle_fails_validation(tmp_path: Path) -> None:

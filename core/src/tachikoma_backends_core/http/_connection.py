@@ -37,12 +37,10 @@ Examples:
 
 from __future__ import annotations
 
-import functools
-import os
 import ssl
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any, Generic, Protocol
+from typing import Any, Generic, NamedTuple, Protocol
 
 import anyio
 import httpx
@@ -67,6 +65,7 @@ from ._gate import ConnectionGate
 from ._json import encode_json_body
 from ._log_redaction import install_log_redaction
 from ._shards import SHARD_CONNECTIONS, PoolShards
+from ._trust import Trust, trust_for
 
 __all__ = [
     "MAX_ERROR_BODY",
@@ -163,7 +162,7 @@ class HttpConnection:
         # What aclose() ends: the requests being sent, the responses open.
         self._sending: set[anyio.CancelScope] = set()
         self._responses: set[httpx.Response] = set()
-        self.client, self._shards = _build_client(
+        self.client, self._shards, self._trust_to_load = _build_client(
             config, headers=headers, transport=transport, base_url=base_url or config.base_url
         )
         # path -> the full URL httpx merges it into, for the base URL it was merged with.
@@ -325,6 +324,9 @@ class HttpConnection:
                     entered = True
                 # Built once admitted: a call waiting its turn holds no httpx objects.
                 # Empty params are left out: httpx would parse the URL again to add nothing.
+                if self._trust_to_load is not None:  # the first request: read the CAs now
+                    self._trust_to_load.load()
+                    self._trust_to_load = None
                 request = self.client.build_request(
                     method, self._url(path), content=content, params=params or None
                 )
@@ -581,14 +583,22 @@ async def release_response(response: httpx.Response, body_bytes: AsyncIterator[b
             await read_to_the_end(body_bytes)
 
 
+class _Built(NamedTuple):
+    """A connection's client, its pool's shards (a big pool), and the trust whose
+    certificates are still to be read before its first request."""
+
+    client: httpx.AsyncClient
+    shards: PoolShards | None
+    trust: Trust | None
+
+
 def _build_client(
     config: HttpPluginConfig,
     *,
     headers: Mapping[str, str],
     transport: httpx.AsyncBaseTransport | None,
     base_url: str,
-) -> tuple[httpx.AsyncClient, PoolShards | None]:
-    """The client, and its pool's shards if the pool is big enough to be kept as shards."""
+) -> _Built:
     timeout = httpx.Timeout(
         config.timeout,
         connect=config.connect_timeout,
@@ -601,11 +611,11 @@ def _build_client(
         client = httpx.AsyncClient(
             base_url=base_url, headers=merged, timeout=timeout, transport=transport
         )
-        return client, None
+        return _Built(client, None, None)
     # No transport passed, so limits are in effect; proxies are mounted here rather than
     # left to httpx, so that the connection to an https:// proxy is verified with the
     # same trust (ca_bundle, verify) as the provider's.
-    trust = _ssl_context(config)
+    trust = trust_for(config)
     limits = httpx.Limits(
         max_connections=config.max_connections,
         max_keepalive_connections=config.keepalive_connections,
@@ -614,7 +624,9 @@ def _build_client(
         mounts: dict[str, httpx.AsyncBaseTransport | None] = {
             pattern: None
             if url is None
-            else httpx.AsyncHTTPTransport(verify=trust, limits=limits, proxy=_proxy(url, trust))
+            else httpx.AsyncHTTPTransport(
+                verify=trust.context, limits=limits, proxy=_proxy(url, trust.context)
+            )
             for pattern, url in _proxies(config).items()
         }
     except ImportError as exc:  # socks5:// without httpx's socks extra
@@ -622,19 +634,19 @@ def _build_client(
     shards = None
     if config.max_connections > SHARD_CONNECTIONS:  # a big pool: kept as small ones
         shards = PoolShards(
-            lambda part: httpx.AsyncHTTPTransport(verify=trust, limits=part), limits
+            lambda part: httpx.AsyncHTTPTransport(verify=trust.context, limits=part), limits
         )
     client = httpx.AsyncClient(
         base_url=base_url,
         headers=merged,
         timeout=timeout,
         limits=limits,
-        verify=trust,
+        verify=trust.context,
         mounts=mounts,
         transport=shards,
         trust_env=False,  # the environment was read above, once
     )
-    return client, shards
+    return _Built(client, shards, None if trust.loaded else trust)
 
 
 def _proxies(config: HttpPluginConfig) -> dict[str, str | None]:
@@ -652,47 +664,3 @@ def _proxies(config: HttpPluginConfig) -> dict[str, str | None]:
 def _proxy(url: str, trust: ssl.SSLContext) -> httpx.Proxy:
     # An ssl_context is for https:// proxies only (httpcore refuses one for http://).
     return httpx.Proxy(url, ssl_context=trust if url.startswith("https://") else None)
-
-
-def _ssl_context(config: HttpPluginConfig) -> ssl.SSLContext:
-    """How servers (and https proxies) are verified: off, ca_bundle, or httpx's default.
-
-    Loading a CA bundle takes about 20 ms, for every backend created; the context is
-    shared instead (an ``SSLContext`` is made to be), per setting, per environment and per
-    bundle file as it is on disk now.
-    """
-    bundle = config.ca_bundle if config.verify else None
-    stamp = None
-    if bundle is not None:
-        try:
-            stamp = os.stat(bundle).st_mtime_ns
-        except OSError:
-            stamp = None  # reported by the load itself, with its reason
-    environment = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
-    return _load_ssl_context(
-        config.verify, bundle, stamp, config.trust_env, environment if config.trust_env else None
-    )
-
-
-@functools.lru_cache(maxsize=16)
-def _load_ssl_context(
-    verify: bool,
-    ca_bundle: str | None,
-    stamp: int | None,
-    trust_env: bool,
-    environment: tuple[str | None, str | None] | None,
-) -> ssl.SSLContext:
-    if not verify:
-        return httpx.create_ssl_context(verify=False)
-    if ca_bundle is None:
-        # certifi, or SSL_CERT_FILE / SSL_CERT_DIR under trust_env, as httpx does.
-        return httpx.create_ssl_context(trust_env=trust_env)
-    try:
-        if os.path.isdir(ca_bundle):
-            return ssl.create_default_context(capath=ca_bundle)
-        return ssl.create_default_context(cafile=ca_bundle)
-    except (ssl.SSLError, OSError) as exc:
-        raise ConfigurationError(
-            f"ca_bundle: cannot load certificates from it ({type(exc).__name__}: {exc})",
-            field="ca_bundle",
-        ) from None
