@@ -204,9 +204,10 @@ async def test_under_load_a_finished_connection_is_reused_not_closed_and_reopene
         opened = server.connections
         kept = await _settle(server, keepalive)
         await connection.aclose()
-    # Each connection opened about once (a trim may close a few while the queue drains),
-    # where closing every finished connection would open one per call (384).
-    assert connections <= opened <= connections + connections // 2, opened
+    # Each connection opened about once (44-49 here: as the callers finish one by one the
+    # surplus is trimmed, and a call after a trim may open one again), where closing
+    # every finished connection would open one per call (384).
+    assert connections <= opened <= 2 * connections, opened
     assert kept <= keepalive, f"{kept} idle connections kept, the budget is {keepalive}"
 
 
