@@ -322,11 +322,11 @@ class HttpConnection:
                     if not gate.take():  # none free: wait in line
                         await gate.enter()
                     entered = True
-                # Built once admitted: a call waiting its turn holds no httpx objects.
-                # Empty params are left out: httpx would parse the URL again to add nothing.
                 if self._trust_to_load is not None:  # the first request: read the CAs now
                     self._trust_to_load.load()
                     self._trust_to_load = None
+                # Built once admitted: a call waiting its turn holds no httpx objects.
+                # Empty params are left out: httpx would parse the URL again to add nothing.
                 request = self.client.build_request(
                     method, self._url(path), content=content, params=params or None
                 )
@@ -475,8 +475,7 @@ class HttpConnection:
         """The stream's chunks: those read ahead, then the rest of the body, decoded."""
         for chunk in early:
             yield chunk
-        # Read ahead, a short answer's chunks are all of it: not kept while the rest of the
-        # body is awaited (a thousand streams in flight held 11 MB of them).
+        # The chunks read ahead (all of a short answer's) are not kept for the rest of it.
         del early
         try:
             # Up to the provider's final event: the stream ends there, whatever the

@@ -20,8 +20,9 @@ finished an answer under load was closed, and the next call opened a new one: 10
 streams through 1 000 connections made about 9 700 TCP connections, whose set-up was
 most of what the garbage collector had to walk. So each shard keeps its own connections
 alive, a finished connection goes straight to the next call, and the pool closes the idle
-connections beyond ``max_keepalive_connections`` itself, once the calls in flight have
-dropped far enough below their peak for the surplus to exist (`PoolShards.trim_idle`).
+connections beyond ``max_keepalive_connections`` itself (`PoolShards.trim_idle`, which
+the connection calls on each release that `PoolShards.over_budget` says leaves enough
+surplus: under load a quarter of the budget, and any once no call is admitted).
 """
 
 from __future__ import annotations
