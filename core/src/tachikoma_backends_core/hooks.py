@@ -142,11 +142,6 @@ class Hooks:
         return [name for name, _ in self._manager.list_name_plugin()]
 
     @property
-    def has_chunk_hooks(self) -> bool:
-        """Whether any extension wants every chunk (streams skip the cost otherwise)."""
-        return bool(self._manager.hook.tachikoma_chunk.get_hookimpls())
-
-    @property
     def observes_streams(self) -> bool:
         """Whether any extension wants a stream's end or its failure (``tachikoma_response``,
         ``tachikoma_error``): only then does a stream need a wrapper of its own."""
@@ -181,21 +176,11 @@ class Hooks:
             backend=backend,
         )
 
-    def chunk(
-        self, request: CompletionRequest, chunk: CompletionChunk, backend: BackendInfo
-    ) -> CompletionChunk:
-        """Run ``tachikoma_chunk`` hooks; return the (possibly replaced) chunk."""
-        from .completion import CompletionChunk
-
-        return self._amend(
-            "tachikoma_chunk", CompletionChunk, chunk, "chunk", request=request, backend=backend
-        )
-
     def chunk_caller(
         self, request: CompletionRequest, backend: BackendInfo
     ) -> Callable[[CompletionChunk], CompletionChunk] | None:
         """The ``tachikoma_chunk`` hooks of one stream, resolved once: a function from
-        each chunk to the chunk the caller sees (as `chunk` does), or ``None`` if there
+        each chunk to the chunk the caller sees, or ``None`` if there
         are none. Implementations and their arguments are looked up here, not per chunk,
         so a chunk costs what the hooks themselves cost; one registered during the stream
         applies from the next stream on.
